@@ -1,0 +1,385 @@
+//! Command-line options (guestfish's, parsed with clap) and the start of a session: which
+//! mode to run in (interactive, script, commands on the command line) and with what.
+
+use std::ffi::OsString;
+use std::io::{self, BufReader, IsTerminal};
+use std::os::unix::ffi::OsStringExt;
+
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+
+use crate::commands::{self, help};
+use crate::session::{DriveSpec, Session};
+use crate::shell::{self, Outcome, ScriptSource, Shell};
+
+/// rfish's options: guestfish's, same letters and meanings.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rfish",
+    about = "A guestfish-compatible shell for virtual machine disk images",
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
+pub struct Options {
+    /// Add a disk image (repeatable).
+    #[arg(short = 'a', long = "add", value_name = "IMAGE", action = ArgAction::Append)]
+    pub add: Vec<String>,
+
+    /// Force the format of the -a options that follow (raw, qcow2); empty: probe.
+    #[arg(long, value_name = "raw|qcow2", num_args = 0..=1, require_equals = true,
+          default_missing_value = "", action = ArgAction::Append)]
+    pub format: Vec<String>,
+
+    /// Add the disks of a libvirt guest.
+    #[arg(short = 'd', long = "domain", value_name = "GUEST", action = ArgAction::Append)]
+    pub domain: Vec<String>,
+
+    /// libvirt URI for -d.
+    #[arg(short = 'c', long = "connect", value_name = "URI")]
+    pub connect: Option<String>,
+
+    /// Inspect the disks and mount the operating system's filesystems.
+    #[arg(short = 'i', long = "inspector")]
+    pub inspector: bool,
+
+    /// Mount DEV on MOUNTPOINT (default /), with OPTS and FSTYPE.
+    #[arg(short = 'm', long = "mount", value_name = "DEV[:MNT[:OPTS[:FSTYPE]]]",
+          action = ArgAction::Append)]
+    pub mount: Vec<String>,
+
+    /// Create a prepared disk (test1.img, ...).
+    #[arg(short = 'N', long = "new", value_name = "[FILE=]TYPE", action = ArgAction::Append)]
+    pub new: Vec<String>,
+
+    /// Open disks and mount filesystems read-only.
+    #[arg(short = 'r', long = "ro")]
+    pub ro: bool,
+
+    /// Open disks read-write (the default; only checked against --ro).
+    #[arg(short = 'w', long = "rw")]
+    pub rw: bool,
+
+    /// Read commands from FILE (usable as `#!/usr/bin/rfish -f`).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<OsString>,
+
+    /// Trace each command on standard error.
+    #[arg(short = 'x')]
+    pub trace: bool,
+
+    /// Verbose messages (repeat for more).
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print the version and exit.
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
+
+    /// Do not sync on exit (accepted; rfish writes through).
+    #[arg(short = 'n', long = "no-sync")]
+    pub no_sync: bool,
+
+    /// Give `command` and `sh` network access.
+    #[arg(long)]
+    pub network: bool,
+
+    /// A failing `| host-cmd` makes the command fail.
+    #[arg(long = "pipe-error")]
+    pub pipe_error: bool,
+
+    /// Show progress bars even when not interactive.
+    #[arg(long = "progress-bars")]
+    pub progress_bars: bool,
+
+    /// Never show progress bars.
+    #[arg(long = "no-progress-bars")]
+    pub no_progress_bars: bool,
+
+    /// Don't complete guest paths for host-side commands.
+    #[arg(short = 'D', long = "no-dest-paths")]
+    pub no_dest_paths: bool,
+
+    /// Listen for --remote commands.
+    #[arg(long)]
+    pub listen: bool,
+
+    /// Send the commands to a --listen rfish.
+    #[arg(long, value_name = "PID", num_args = 0..=1, require_equals = true,
+          default_missing_value = "")]
+    pub remote: Option<String>,
+
+    /// Print --listen's variable in csh syntax.
+    #[arg(long)]
+    pub csh: bool,
+
+    /// Connect to a live guest.
+    #[arg(long)]
+    pub live: bool,
+
+    /// Read LUKS passphrases from standard input.
+    #[arg(long = "keys-from-stdin")]
+    pub keys_from_stdin: bool,
+
+    /// Echo LUKS passphrases as they are typed.
+    #[arg(long = "echo-keys")]
+    pub echo_keys: bool,
+
+    /// LUKS key selector.
+    #[arg(long = "key", value_name = "SELECTOR", action = ArgAction::Append)]
+    pub key: Vec<String>,
+
+    /// Accepted for compatibility; has no effect (as in guestfish).
+    #[arg(long)]
+    pub selinux: bool,
+
+    /// List the commands, or show help on CMD.
+    #[arg(short = 'h', long = "cmd-help", value_name = "CMD", num_args = 0..=1)]
+    pub cmd_help: Option<Option<String>>,
+
+    /// Print this help.
+    #[arg(long = "help")]
+    pub help: bool,
+
+    /// Commands to run, separated by a lone `:` (taken verbatim).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub commands: Vec<OsString>,
+}
+
+/// Parse the process's arguments and run rfish; returns the exit status.
+pub fn main() -> i32 {
+    let matches = match Options::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let kind = e.kind();
+            let _ = e.print();
+            return match kind {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 1,
+            };
+        }
+    };
+    let options = match Options::from_arg_matches(&matches) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = e.print();
+            return 1;
+        }
+    };
+    let drives = drives_in_order(&matches, &options);
+    run(options, drives)
+}
+
+/// Pair each -a with the --format in force before it (guestfish's positional rule).
+fn drives_in_order(matches: &clap::ArgMatches, options: &Options) -> Vec<(String, Option<String>)> {
+    let add_at: Vec<usize> = matches.indices_of("add").map(Iterator::collect).unwrap_or_default();
+    let format_at: Vec<usize> =
+        matches.indices_of("format").map(Iterator::collect).unwrap_or_default();
+    options
+        .add
+        .iter()
+        .zip(add_at)
+        .map(|(path, at)| {
+            let format = format_at
+                .iter()
+                .zip(&options.format)
+                .filter(|(f_at, _)| **f_at < at)
+                .next_back()
+                .map(|(_, f)| f.clone())
+                .filter(|f| !f.is_empty());
+            (path.clone(), format)
+        })
+        .collect()
+}
+
+/// Not yet available: say so clearly, with exit status 1.
+fn not_yet(what: &str) -> i32 {
+    eprintln!("rfish: {what} is not yet supported by this version of rfish");
+    1
+}
+
+fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
+    if options.help {
+        print!("{}", usage_text());
+        return 0;
+    }
+    if options.version {
+        println!("rfish {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    if let Some(cmd) = options.cmd_help {
+        return cmd_help(cmd, &options.commands);
+    }
+    if options.ro && options.rw {
+        eprintln!("rfish: cannot mix --ro and --rw options");
+        return 1;
+    }
+    if let Some(why) = unsupported(&options) {
+        return not_yet(why);
+    }
+    let interactive = options.file.is_none() && io::stdin().is_terminal();
+    let colour = crate::colour::decide(io::stderr().is_terminal());
+
+    let mut session = Session {
+        read_only: options.ro,
+        trace: options.trace,
+        verbose: options.verbose,
+        network: options.network,
+        pipe_error: options.pipe_error,
+        ..Session::default()
+    };
+    for (path, format) in drives {
+        if let Err(e) = std::fs::File::open(&path) {
+            eprintln!("rfish: access: {path}: {}", crate::os_error_text(&e));
+            return 1;
+        }
+        session.drives.push(DriveSpec {
+            path,
+            format,
+            read_only: options.ro,
+        });
+    }
+
+    let mut shell = Shell::new(session, !interactive, interactive);
+    if !options.commands.is_empty() {
+        return run_command_line(&mut shell, options.commands);
+    }
+    if let Some(file) = &options.file {
+        let reader = match std::fs::File::open(file) {
+            Ok(f) => BufReader::new(f),
+            Err(e) => {
+                eprintln!("{}: {}", file.to_string_lossy(), crate::os_error_text(&e));
+                return 1;
+            }
+        };
+        shell.input_name = Some(file.to_string_lossy().into_owned());
+        return status(shell.run_source(&mut ScriptSource::new(reader)));
+    }
+    if interactive {
+        return match shell::repl::run(&mut shell, colour) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("rfish: {e:#}");
+                1
+            }
+        };
+    }
+    shell.input_name = Some("*stdin*".into());
+    let stdin = io::stdin().lock();
+    status(shell.run_source(&mut ScriptSource::new(stdin)))
+}
+
+fn status(result: Result<(), shell::Exit>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(shell::Exit(code)) => code,
+    }
+}
+
+/// Options whose layers do not exist yet.
+fn unsupported(o: &Options) -> Option<&'static str> {
+    if o.inspector {
+        Some("-i (inspection)")
+    } else if !o.mount.is_empty() {
+        Some("-m (mounting filesystems)")
+    } else if !o.new.is_empty() {
+        Some("-N (prepared disks)")
+    } else if !o.domain.is_empty() || o.connect.is_some() {
+        Some("-d/-c (libvirt guests)")
+    } else if o.listen || o.remote.is_some() || o.csh {
+        Some("--listen/--remote (remote control)")
+    } else if o.live {
+        Some("--live")
+    } else if o.keys_from_stdin || !o.key.is_empty() {
+        Some("--key/--keys-from-stdin (LUKS)")
+    } else {
+        None
+    }
+}
+
+/// `rfish -h` lists the commands; `rfish -h CMD` (or `-h` followed by a word) shows one.
+fn cmd_help(cmd: Option<String>, rest: &[OsString]) -> i32 {
+    let cmd = cmd.or_else(|| {
+        rest.first()
+            .map(|w| w.to_string_lossy().into_owned())
+            .filter(|w| !w.starts_with('-'))
+    });
+    match cmd {
+        None => {
+            print!("{}", help::command_list());
+            0
+        }
+        Some(name) => match help::command_help(&name) {
+            Ok(text) => {
+                print!("{text}");
+                0
+            }
+            Err(e) => {
+                commands::report(&Session::default(), &e);
+                1
+            }
+        },
+    }
+}
+
+/// `rfish cmd args : cmd args`: each command's words verbatim; `-cmd` ignores its error.
+fn run_command_line(shell: &mut Shell, words: Vec<OsString>) -> i32 {
+    let words: Vec<Vec<u8>> = words.into_iter().map(OsStringExt::into_vec).collect();
+    for group in words.split(|w| w == b":") {
+        let Some((name, args)) = group.split_first() else {
+            eprintln!("rfish: empty command on command line");
+            return 1;
+        };
+        let (name, ignore) = match name.strip_prefix(b"-") {
+            Some(rest) => (rest, true),
+            None => (name.as_slice(), false),
+        };
+        let name = String::from_utf8_lossy(name).into_owned();
+        if shell.issue(&name, args, None) == Outcome::Failed && !ignore {
+            return 1;
+        }
+        if shell.session.quit {
+            break;
+        }
+    }
+    0
+}
+
+/// `rfish --help`.
+pub fn usage_text() -> String {
+    let mut s = String::from(
+        "rfish: guest filesystem shell\n\
+         rfish lets you edit virtual machine filesystems, guestfish-compatibly, without\n\
+         booting a virtual machine for file-level work.\n\
+         Usage:\n  rfish [--options] cmd [: cmd : cmd ...]\n\
+         Options:\n",
+    );
+    let rows = [
+        ("-h|--cmd-help", "List available commands"),
+        ("-h|--cmd-help cmd", "Display detailed help on 'cmd'"),
+        ("-a|--add image", "Add image"),
+        ("-f|--file file", "Read commands from file"),
+        ("--format[=raw|..]", "Force disk format for -a option"),
+        ("-i|--inspector", "Automatically mount filesystems"),
+        ("-m|--mount dev[:mnt[:opts[:fstype]]]", "Mount dev on mnt (if omitted, /)"),
+        ("-n|--no-sync", "Don't autosync"),
+        ("-N|--new type", "Create prepared disk (test1.img, ...)"),
+        ("--network", "Enable network for 'command' and 'sh'"),
+        ("--pipe-error", "Fail a command whose '| host-cmd' fails"),
+        ("--progress-bars", "Enable progress bars even when not interactive"),
+        ("--no-progress-bars", "Disable progress bars"),
+        ("-r|--ro", "Mount read-only"),
+        ("-v|--verbose", "Verbose messages"),
+        ("-V|--version", "Display version and exit"),
+        ("-w|--rw", "Mount read-write"),
+        ("-x", "Echo each command before executing it"),
+    ];
+    for (opt, what) in rows {
+        s.push_str(&format!("  {opt:<20} {what}\n"));
+    }
+    s.push_str(
+        "\nTo examine a disk image, ISO, hard disk, filesystem etc:\n  \
+         rfish [--ro|--rw] -i -a /path/to/disk.img\n\n\
+         --ro recommended to avoid any writes to the disk image.\n\n\
+         Environment: RFISH_PS1 sets the prompt; NO_COLOR turns colour off.\n",
+    );
+    s
+}

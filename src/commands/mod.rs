@@ -1,0 +1,122 @@
+//! The command registry and dispatcher.
+//!
+//! Every command is declared once as a [`CommandSpec`] (name, aliases, arguments, optional
+//! arguments, return type, help, examples) next to its handler. Lookup, argument checking,
+//! `help`, completion and the README's command list all read the same table
+//! ([`registry()`]), so none of them can drift from the others.
+//!
+//! A call goes: lookup (case-insensitive, `_` = `-`) → arity and typed-argument checks with
+//! guestfish's messages → handler → [`output::print`] by declared return type.
+
+mod args;
+pub mod fish;
+pub mod help;
+pub mod output;
+mod registry;
+pub mod spec;
+
+use std::io::Write;
+
+pub use args::{ArgValue, Args};
+pub use output::Value;
+pub use registry::{lookup, registry, suggest};
+pub use spec::{ArgKind, ArgSpec, Arity, CommandSpec, RetType};
+
+use crate::session::Session;
+
+/// Why a command failed, which decides how the shell reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CmdError {
+    /// A message printed exactly as given on standard error, as guestfish's own (fish-side)
+    /// messages are: usage errors, unknown commands, bad integers.
+    Fish(String),
+    /// The wrong number of arguments: printed like [`CmdError::Fish`], but `not` passes it on
+    /// instead of inverting it.
+    WrongArgs(String),
+    /// A library-level error: `rfish: error: MSG`, prefixed `FILE:LINE: ` in scripts.
+    Api(String),
+    /// The failure was already reported (or needs no message, as `not` of a success).
+    Silent,
+}
+
+impl CmdError {
+    /// A library-level error for command `name`: `name: msg`.
+    pub fn api(name: &str, msg: impl std::fmt::Display) -> Self {
+        CmdError::Api(format!("{name}: {msg}"))
+    }
+}
+
+/// What a handler can reach: the session and the output stream (which may be a pipe to a
+/// host command).
+pub struct Ctx<'a> {
+    /// Session state: drives, options, the quit flag.
+    pub session: &'a mut Session,
+    /// Where results go.
+    pub out: &'a mut dyn Write,
+}
+
+/// Resolve a command name, check and convert its arguments, run it and print its result.
+/// `words` are the arguments after quote removal, `~` expansion and here-document reading.
+pub fn run(ctx: &mut Ctx<'_>, name: &str, words: &[Vec<u8>]) -> Result<(), CmdError> {
+    ctx.session.command_num += 1;
+    let Some(spec) = lookup(name) else {
+        return Err(unknown_command(name, ctx.session.command_num == 1));
+    };
+    if ctx.session.trace {
+        trace_call(spec, words);
+    }
+    let args = Args::bind(spec, name, words)?;
+    let value = (spec.handler)(ctx, &args)?;
+    output::print(ctx.out, spec.ret, &value)
+        .map_err(|e| CmdError::Api(format!("{}: writing output: {e}", spec.name)))?;
+    ctx.out
+        .flush()
+        .map_err(|e| CmdError::Api(format!("failed to flush standard output: {e}")))
+}
+
+/// guestfish's "unknown command" message, its extended hint when this was the first command,
+/// and rfish's nearest-name suggestion.
+fn unknown_command(name: &str, first: bool) -> CmdError {
+    let mut msg = format!("{name}: unknown command\n");
+    if let Some(near) = suggest(name) {
+        msg.push_str(&format!("Did you mean '{near}'?\n"));
+    }
+    if first {
+        msg.push_str(
+            "Did you mean to open a disk image?  rfish -a disk.img\n\
+             For a list of commands:             rfish -h\n\
+             For complete documentation:         rfish --help\n",
+        );
+    }
+    CmdError::Fish(msg)
+}
+
+/// `-x`: `libguestfs: trace: name "arg" ...` on standard error, as guestfish's trace does.
+fn trace_call(spec: &CommandSpec, words: &[Vec<u8>]) {
+    let mut line = format!("libguestfs: trace: {}", spec.name.replace('-', "_"));
+    for w in words {
+        line.push_str(&format!(" \"{}\"", String::from_utf8_lossy(w)));
+    }
+    eprintln!("{line}");
+}
+
+/// Print an error the way guestfish does: fish-side messages verbatim, library errors as
+/// `rfish: error: MSG` (prefixed with `FILE:LINE: ` in scripts), in red on a terminal.
+pub fn report(session: &Session, err: &CmdError) {
+    use colored::Colorize;
+    let text = match err {
+        CmdError::Fish(msg) | CmdError::WrongArgs(msg) => msg.clone(),
+        CmdError::Api(msg) => {
+            let prefix = session
+                .location
+                .as_ref()
+                .map(|l| format!("{}:{}: ", l.file, l.line))
+                .unwrap_or_default();
+            format!("{prefix}rfish: error: {msg}\n")
+        }
+        CmdError::Silent => return,
+    };
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{}", text.red());
+    let _ = stderr.flush();
+}

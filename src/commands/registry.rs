@@ -1,0 +1,113 @@
+//! The table of every command rfish knows, and name lookup.
+
+use super::{CommandSpec, fish, help};
+
+/// Every command, in the order `help -l` lists them after `help` and `quit`.
+static COMMANDS: &[&CommandSpec] = &[
+    &help::HELP,
+    &fish::QUIT,
+    &fish::ECHO,
+    &fish::LAUNCH,
+    &fish::LCD,
+    &fish::NOT,
+    &fish::REOPEN,
+    &fish::SETENV,
+    &fish::SUPPORTED,
+    &fish::TIME,
+    &fish::UNSETENV,
+    &fish::VERSION,
+];
+
+/// All commands.
+pub fn registry() -> &'static [&'static CommandSpec] {
+    COMMANDS
+}
+
+/// Find a command by any of its names: case-insensitive, `_` the same as `-`.
+pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
+    let wanted = normalise(name);
+    COMMANDS
+        .iter()
+        .copied()
+        .find(|spec| spec.names().any(|n| n == wanted))
+}
+
+fn normalise(name: &str) -> String {
+    name.chars()
+        .map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() })
+        .collect()
+}
+
+/// The known command name nearest to `name`, if one is close enough to be a likely typo.
+pub fn suggest(name: &str) -> Option<&'static str> {
+    let wanted = normalise(name);
+    let limit = match wanted.chars().count() {
+        0..=2 => 0,
+        3..=5 => 1,
+        _ => 2,
+    };
+    COMMANDS
+        .iter()
+        .flat_map(|spec| spec.names())
+        .map(|n| (edit_distance(&wanted, n), n))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, n)| n)
+}
+
+/// Optimal-string-alignment distance (Levenshtein plus adjacent transpositions), on bytes.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    // d[i][j]: distance between a[..i] and b[..j].
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_ignores_case_and_underscores() {
+        assert_eq!(lookup("ECHO").map(|s| s.name), Some("echo"));
+        assert_eq!(normalise("Head_N"), "head-n");
+        assert_eq!(lookup("run").map(|s| s.name), Some("launch"));
+        assert_eq!(lookup("q").map(|s| s.name), Some("quit"));
+        assert!(lookup("nosuch").is_none());
+    }
+
+    #[test]
+    fn names_are_unique_and_canonical() {
+        let mut names: Vec<&str> = COMMANDS.iter().flat_map(|s| s.names()).collect();
+        for n in &names {
+            assert_eq!(*n, normalise(n), "names are lower case with dashes");
+        }
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "a name is declared twice");
+    }
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        assert_eq!(suggest("ecoh"), Some("echo"));
+        assert_eq!(suggest("versoin"), Some("version"));
+        assert_eq!(suggest("xyzzy"), None);
+    }
+}

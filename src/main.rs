@@ -1,0 +1,5 @@
+//! The `rfish` binary.
+
+fn main() {
+    std::process::exit(rfish::cli::main());
+}

@@ -1,0 +1,327 @@
+//! The shell: turns lines into commands and decides what an error means.
+//!
+//! Lines come from a [`LineSource`]: the interactive REPL ([`repl`]), a script on standard
+//! input or in a `-f` file ([`ScriptSource`]), or the output of `<!cmd`. The same source
+//! supplies here-document bodies (`-<<END`). In scripts the first failing line stops rfish
+//! with exit status 1 unless it has the `-` prefix; interactively nothing exits.
+
+mod host;
+pub mod repl;
+
+use std::io::{self, BufRead, Write};
+
+use crate::commands::{self, ArgKind, CmdError, Ctx};
+use crate::parse::{self, LineKind, Quoting};
+use crate::session::{Location, Session};
+
+/// Where lines come from.
+pub trait LineSource {
+    /// The next line without its newline, or `None` at the end of input. `continuation` is
+    /// set when a here-document body is being read.
+    fn next_line(&mut self, continuation: bool) -> Option<Vec<u8>>;
+}
+
+/// Lines of a script: standard input or a `-f` file.
+pub struct ScriptSource<R: BufRead> {
+    reader: R,
+}
+
+impl<R: BufRead> ScriptSource<R> {
+    /// Read lines from `reader`.
+    pub fn new(reader: R) -> Self {
+        ScriptSource { reader }
+    }
+}
+
+impl<R: BufRead> LineSource for ScriptSource<R> {
+    fn next_line(&mut self, _continuation: bool) -> Option<Vec<u8>> {
+        let mut line = Vec::new();
+        match self.reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                Some(line)
+            }
+        }
+    }
+}
+
+/// Lines already in memory (the output of `<!cmd`).
+struct MemorySource<'a> {
+    lines: std::slice::Split<'a, u8, fn(&u8) -> bool>,
+}
+
+impl LineSource for MemorySource<'_> {
+    fn next_line(&mut self, _continuation: bool) -> Option<Vec<u8>> {
+        self.lines.next().map(<[u8]>::to_vec)
+    }
+}
+
+/// What running a line came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The line succeeded (or had nothing to do).
+    Ok,
+    /// The line failed; its error has been reported.
+    Failed,
+}
+
+/// The shell's state besides the session: where lines come from and how errors end things.
+pub struct Shell {
+    /// The session commands act on.
+    pub session: Session,
+    /// Script mode: an error on a line without `-` ends rfish with status 1.
+    pub exit_on_error: bool,
+    /// Interactive mode: parse errors get a caret under the offending byte.
+    pub interactive: bool,
+    /// Name used in `FILE:LINE:` prefixes (`*stdin*` or the `-f` file), in script mode.
+    pub input_name: Option<String>,
+    /// Lines read so far.
+    pub lineno: usize,
+}
+
+/// rfish must exit now with this status (an error in a script, or `quit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit(pub i32);
+
+impl Shell {
+    /// A shell around `session`.
+    pub fn new(session: Session, exit_on_error: bool, interactive: bool) -> Self {
+        Shell {
+            session,
+            exit_on_error,
+            interactive,
+            input_name: None,
+            lineno: 0,
+        }
+    }
+
+    /// Run every line of `source` until its end, `quit`, or (in scripts) the first error.
+    pub fn run_source(&mut self, source: &mut dyn LineSource) -> Result<(), Exit> {
+        while !self.session.quit {
+            let Some(line) = source.next_line(false) else {
+                break;
+            };
+            self.lineno += 1;
+            self.run_line(&line, source, self.exit_on_error)?;
+        }
+        Ok(())
+    }
+
+    /// Parse and run one line. `Err(Exit(1))` when it failed and errors are fatal.
+    pub fn run_line(
+        &mut self,
+        line: &[u8],
+        source: &mut dyn LineSource,
+        exit_on_error: bool,
+    ) -> Result<Outcome, Exit> {
+        self.session.location = self.input_name.as_ref().map(|file| Location {
+            file: file.clone(),
+            line: self.lineno,
+        });
+        let parsed = match parse::parse_line(line) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.report_parse_error(line, &e);
+                return if exit_on_error { Err(Exit(1)) } else { Ok(Outcome::Failed) };
+            }
+        };
+        let exit_on_error = exit_on_error && !parsed.ignore_errors;
+        let outcome = match parsed.kind {
+            LineKind::Nothing => Outcome::Ok,
+            LineKind::Host(script) => match host::run_bang(&script) {
+                Ok(true) => Outcome::Ok,
+                Ok(false) => Outcome::Failed,
+                Err(e) => {
+                    eprintln!("rfish: !: {e}");
+                    Outcome::Failed
+                }
+            },
+            LineKind::Inline(script) => self.run_inline(&script, exit_on_error)?,
+            LineKind::Call(call) => {
+                let words = match self.prepare_words(&call, source) {
+                    Ok(words) => words,
+                    Err(e) => {
+                        commands::report(&self.session, &e);
+                        return if exit_on_error { Err(Exit(1)) } else { Ok(Outcome::Failed) };
+                    }
+                };
+                self.issue(&call.name, &words.words, call.pipe.as_deref())
+            }
+        };
+        if outcome == Outcome::Failed && exit_on_error {
+            return Err(Exit(1));
+        }
+        Ok(outcome)
+    }
+
+    /// `<!cmd`: run it and execute each line of its output here, with the same error rule.
+    fn run_inline(&mut self, script: &[u8], exit_on_error: bool) -> Result<Outcome, Exit> {
+        let (output, success) = match host::run_capture(script) {
+            Ok(result) => result,
+            Err(e) => {
+                eprintln!("rfish: <!: {e}");
+                return Ok(Outcome::Failed);
+            }
+        };
+        let body = output.strip_suffix(b"\n").unwrap_or(&output);
+        if !body.is_empty() {
+            let mut lines = MemorySource {
+                lines: body.split((|c: &u8| *c == b'\n') as fn(&u8) -> bool),
+            };
+            while let Some(line) = lines.next_line(false) {
+                self.run_line(&line, &mut lines, exit_on_error)?;
+                if self.session.quit {
+                    break;
+                }
+            }
+        }
+        if !success {
+            eprintln!("rfish: <!: the host command failed");
+            return Ok(Outcome::Failed);
+        }
+        Ok(Outcome::Ok)
+    }
+
+    /// Expand `~` in bare words and read here-documents for FileIn arguments.
+    fn prepare_words(
+        &mut self,
+        call: &parse::Call,
+        source: &mut dyn LineSource,
+    ) -> Result<PreparedWords, CmdError> {
+        let spec = commands::lookup(&call.name);
+        let mut prepared = PreparedWords::default();
+        for (i, word) in call.args.iter().enumerate() {
+            let kind = spec.and_then(|s| s.args.get(i)).map(|a| a.kind);
+            let text = if word.quoting == Quoting::Bare {
+                parse::tilde::expand_tilde(&word.text)
+            } else {
+                word.text.clone()
+            };
+            let text = match (kind, text.strip_prefix(b"-<<")) {
+                (Some(ArgKind::FileIn), Some(marker)) => {
+                    let file = self.read_heredoc(marker, source)?;
+                    let path = file.path().as_os_str().as_encoded_bytes().to_vec();
+                    prepared.heredocs.push(file);
+                    path
+                }
+                (Some(ArgKind::FileIn), None) if text == b"-" => b"/dev/stdin".to_vec(),
+                (Some(ArgKind::FileOut), None) if text == b"-" => b"/dev/stdout".to_vec(),
+                _ => text,
+            };
+            prepared.words.push(text);
+        }
+        Ok(prepared)
+    }
+
+    /// Read lines up to one equal to `marker` into a temporary file.
+    fn read_heredoc(
+        &mut self,
+        marker: &[u8],
+        source: &mut dyn LineSource,
+    ) -> Result<tempfile::NamedTempFile, CmdError> {
+        if marker.is_empty() {
+            return Err(CmdError::Fish(
+                "rfish: missing end marker in -<< expression\n".into(),
+            ));
+        }
+        let mut file = tempfile::NamedTempFile::new()
+            .map_err(|e| CmdError::Api(format!("here-document: {e}")))?;
+        loop {
+            let Some(line) = source.next_line(true) else {
+                return Err(CmdError::Fish(format!(
+                    "rfish: end of input reached without finding '{}'\n",
+                    String::from_utf8_lossy(marker)
+                )));
+            };
+            self.lineno += 1;
+            if line == marker {
+                break;
+            }
+            file.write_all(&line)
+                .and_then(|()| file.write_all(b"\n"))
+                .map_err(|e| CmdError::Api(format!("here-document: {e}")))?;
+        }
+        Ok(file)
+    }
+
+    /// Run a command, its output going to standard output or to `pipe`.
+    pub fn issue(&mut self, name: &str, words: &[Vec<u8>], pipe: Option<&[u8]>) -> Outcome {
+        let result = match pipe {
+            None => {
+                let mut stdout = io::stdout().lock();
+                let mut ctx = Ctx {
+                    session: &mut self.session,
+                    out: &mut stdout,
+                };
+                commands::run(&mut ctx, name, words)
+            }
+            Some(script) => self.issue_piped(name, words, script),
+        };
+        match result {
+            Ok(()) => Outcome::Ok,
+            Err(e) => {
+                commands::report(&self.session, &e);
+                Outcome::Failed
+            }
+        }
+    }
+
+    fn issue_piped(
+        &mut self,
+        name: &str,
+        words: &[Vec<u8>],
+        script: &[u8],
+    ) -> Result<(), CmdError> {
+        let mut sink = host::PipeSink::spawn(script)
+            .map_err(|e| CmdError::Api(format!("pipe: {e}")))?;
+        let result = commands::run(
+            &mut Ctx {
+                session: &mut self.session,
+                out: &mut sink,
+            },
+            name,
+            words,
+        );
+        let write_failed = sink.write_failed;
+        let status = sink.finish();
+        result?;
+        if self.session.pipe_error {
+            if write_failed {
+                return Err(CmdError::Api(format!("{name}: write to pipe failed")));
+            }
+            match status {
+                Ok(s) if s.success() => {}
+                Ok(s) => {
+                    return Err(CmdError::Api(format!("pipe command failed: {s}")));
+                }
+                Err(e) => return Err(CmdError::Api(format!("waiting for pipe command: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    fn report_parse_error(&self, line: &[u8], e: &parse::ParseError) {
+        use colored::Colorize;
+        let mut msg = format!("rfish: {e}\n");
+        if self.interactive {
+            // Show where: the line and a caret under the byte where the problem was found.
+            let shown = String::from_utf8_lossy(line);
+            let column = String::from_utf8_lossy(&line[..e.offset.min(line.len())])
+                .chars()
+                .count();
+            msg.push_str(&format!("  {shown}\n  {}^\n", " ".repeat(column)));
+        }
+        let mut stderr = io::stderr().lock();
+        let _ = write!(stderr, "{}", msg.red());
+    }
+}
+
+/// A call's words after expansion, plus the here-document files that must outlive it.
+#[derive(Default)]
+struct PreparedWords {
+    words: Vec<Vec<u8>>,
+    heredocs: Vec<tempfile::NamedTempFile>,
+}
