@@ -140,7 +140,7 @@ pub struct Options {
     pub help: bool,
 
     /// Commands to run, separated by a lone `:` (taken verbatim).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub commands: Vec<OsString>,
 }
 

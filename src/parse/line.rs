@@ -101,6 +101,8 @@ pub struct ParseError {
     pub kind: ParseErrorKind,
     /// Byte offset in the line where the problem was found.
     pub offset: usize,
+    /// The line had the `-` prefix, so even this error does not stop a script.
+    pub ignore_errors: bool,
 }
 
 /// The kinds of syntax error, each with guestfish's message.
@@ -217,6 +219,7 @@ pub fn parse_line(line: &[u8]) -> Result<Line, ParseError> {
             return Err(ParseError {
                 kind: e.kind.unwrap_or(ParseErrorKind::NotSeparated),
                 offset: line.len().saturating_sub(e.remaining.len()),
+                ignore_errors,
             });
         }
         Err(nom::Err::Incomplete(_)) => unreachable!("complete parsers never ask for more input"),
@@ -480,6 +483,12 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn dash_prefix_survives_a_parse_error() {
+        assert!(error_of("- echo \"x").ignore_errors);
+        assert!(!error_of("echo \"x").ignore_errors);
     }
 
     #[test]

@@ -125,7 +125,11 @@ impl Shell {
             Ok(parsed) => parsed,
             Err(e) => {
                 self.report_parse_error(line, &e);
-                return if exit_on_error { Err(Exit(1)) } else { Ok(Outcome::Failed) };
+                return if exit_on_error && !e.ignore_errors {
+                    Err(Exit(1))
+                } else {
+                    Ok(Outcome::Failed)
+                };
             }
         };
         let exit_on_error = exit_on_error && !parsed.ignore_errors;
