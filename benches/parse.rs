@@ -1,5 +1,7 @@
 //! Micro benchmark of the line parser on typical script lines.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented function.
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 

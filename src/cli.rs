@@ -139,6 +139,10 @@ pub struct Options {
     #[arg(long = "help")]
     pub help: bool,
 
+    /// Print the command table in Markdown (for README.md).
+    #[arg(long = "list-markdown", hide = true)]
+    pub list_markdown: bool,
+
     /// Commands to run, separated by a lone `:` (taken verbatim).
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub commands: Vec<OsString>,
@@ -170,9 +174,14 @@ pub fn main() -> i32 {
 
 /// Pair each -a with the --format in force before it (guestfish's positional rule).
 fn drives_in_order(matches: &clap::ArgMatches, options: &Options) -> Vec<(String, Option<String>)> {
-    let add_at: Vec<usize> = matches.indices_of("add").map(Iterator::collect).unwrap_or_default();
-    let format_at: Vec<usize> =
-        matches.indices_of("format").map(Iterator::collect).unwrap_or_default();
+    let add_at: Vec<usize> = matches
+        .indices_of("add")
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    let format_at: Vec<usize> = matches
+        .indices_of("format")
+        .map(Iterator::collect)
+        .unwrap_or_default();
     options
         .add
         .iter()
@@ -181,8 +190,7 @@ fn drives_in_order(matches: &clap::ArgMatches, options: &Options) -> Vec<(String
             let format = format_at
                 .iter()
                 .zip(&options.format)
-                .filter(|(f_at, _)| **f_at < at)
-                .next_back()
+                .rfind(|(f_at, _)| **f_at < at)
                 .map(|(_, f)| f.clone())
                 .filter(|f| !f.is_empty());
             (path.clone(), format)
@@ -199,6 +207,10 @@ fn not_yet(what: &str) -> i32 {
 fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
     if options.help {
         print!("{}", usage_text());
+        return 0;
+    }
+    if options.list_markdown {
+        print!("{}", help::markdown_table());
         return 0;
     }
     if options.version {
@@ -359,12 +371,18 @@ pub fn usage_text() -> String {
         ("-f|--file file", "Read commands from file"),
         ("--format[=raw|..]", "Force disk format for -a option"),
         ("-i|--inspector", "Automatically mount filesystems"),
-        ("-m|--mount dev[:mnt[:opts[:fstype]]]", "Mount dev on mnt (if omitted, /)"),
+        (
+            "-m|--mount dev[:mnt[:opts[:fstype]]]",
+            "Mount dev on mnt (if omitted, /)",
+        ),
         ("-n|--no-sync", "Don't autosync"),
         ("-N|--new type", "Create prepared disk (test1.img, ...)"),
         ("--network", "Enable network for 'command' and 'sh'"),
         ("--pipe-error", "Fail a command whose '| host-cmd' fails"),
-        ("--progress-bars", "Enable progress bars even when not interactive"),
+        (
+            "--progress-bars",
+            "Enable progress bars even when not interactive",
+        ),
         ("--no-progress-bars", "Disable progress bars"),
         ("-r|--ro", "Mount read-only"),
         ("-v|--verbose", "Verbose messages"),

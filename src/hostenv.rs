@@ -14,13 +14,17 @@ static CHANGES: Mutex<BTreeMap<String, Option<String>>> = Mutex::new(BTreeMap::n
 
 /// Set (`Some`) or remove (`None`) a variable for host commands.
 pub fn set(var: &str, value: Option<&str>) {
-    let mut changes = CHANGES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut changes = CHANGES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     changes.insert(var.to_string(), value.map(str::to_string));
 }
 
 /// A variable's value as host commands will see it.
 pub fn get(var: &str) -> Option<OsString> {
-    let changes = CHANGES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let changes = CHANGES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     match changes.get(var) {
         Some(value) => value.as_ref().map(OsString::from),
         None => std::env::var_os(var),
@@ -29,7 +33,9 @@ pub fn get(var: &str) -> Option<OsString> {
 
 /// Apply the user's changes to a command about to be spawned.
 pub fn apply(cmd: &mut Command) {
-    let changes = CHANGES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let changes = CHANGES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for (var, value) in changes.iter() {
         match value {
             Some(v) => cmd.env(var, v),

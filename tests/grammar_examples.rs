@@ -25,19 +25,33 @@ fn grammar_examples_parse_as_documented() {
         let (kind, rest) = want.split_once(' ').unwrap_or((want.as_str(), ""));
         match (kind, parsed) {
             ("nothing", Ok(l)) => assert_eq!(l.kind, LineKind::Nothing, "{line:?}"),
-            ("host", Ok(l)) => assert_eq!(l.kind, LineKind::Host(rest.as_bytes().to_vec()), "{line:?}"),
+            ("host", Ok(l)) => {
+                assert_eq!(l.kind, LineKind::Host(rest.as_bytes().to_vec()), "{line:?}")
+            }
             ("inline", Ok(l)) => {
-                assert_eq!(l.kind, LineKind::Inline(rest.as_bytes().to_vec()), "{line:?}")
+                assert_eq!(
+                    l.kind,
+                    LineKind::Inline(rest.as_bytes().to_vec()),
+                    "{line:?}"
+                )
             }
             ("ok", Ok(l)) => {
-                let LineKind::Call(call) = l.kind else { panic!("{line:?} is not a call") };
+                let LineKind::Call(call) = l.kind else {
+                    panic!("{line:?} is not a call")
+                };
                 let mut got: Vec<String> = vec![call.name.clone()];
-                got.extend(call.args.iter().map(|w| String::from_utf8_lossy(&w.text).into_owned()));
+                got.extend(
+                    call.args
+                        .iter()
+                        .map(|w| String::from_utf8_lossy(&w.text).into_owned()),
+                );
                 if let Some(pipe) = &call.pipe {
                     got.push(format!("PIPE{}", String::from_utf8_lossy(pipe)));
                 }
-                let want: Vec<String> =
-                    rest.split(" | ").map(|w| w.replace("<TAB>", "\t").replace("\\n", "\\n")).collect();
+                let want: Vec<String> = rest
+                    .split(" | ")
+                    .map(|w| w.replace("<TAB>", "\t"))
+                    .collect();
                 assert_eq!(got, want, "{line:?}");
             }
             ("error", Err(e)) => assert_eq!(e.to_string(), rest, "{line:?}"),

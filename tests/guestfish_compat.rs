@@ -20,7 +20,9 @@ fn guestfish_args(args: &[&str]) -> Option<Run> {
 
 /// Run `script` through both shells and require identical stdout, stderr and status.
 fn same_as_guestfish(script: &str) {
-    let Some(want) = guestfish_script(script) else { return };
+    let Some(want) = guestfish_script(script) else {
+        return;
+    };
     let got = rfish_script(script);
     assert_eq!(got.stdout, want.stdout, "stdout of {script:?}");
     assert_eq!(got.stderr, as_rfish(&want.stderr), "stderr of {script:?}");
@@ -89,7 +91,9 @@ fn fish_command_usage_errors_match() {
 
 #[test]
 fn first_unknown_command_on_the_command_line_gets_the_long_hint() {
-    let Some(want) = guestfish_args(&["nosuch"]) else { return };
+    let Some(want) = guestfish_args(&["nosuch"]) else {
+        return;
+    };
     let mut cmd = rfish();
     cmd.arg("nosuch");
     let got = run_with_stdin(cmd, "");
@@ -99,7 +103,9 @@ fn first_unknown_command_on_the_command_line_gets_the_long_hint() {
 
 #[test]
 fn help_list_rows_match_for_every_shared_command() {
-    let Some(want) = guestfish_args(&["-h"]) else { return };
+    let Some(want) = guestfish_args(&["-h"]) else {
+        return;
+    };
     let mut cmd = rfish();
     cmd.arg("-h");
     let got = run_with_stdin(cmd, "");
@@ -108,12 +114,19 @@ fn help_list_rows_match_for_every_shared_command() {
     let got_lines: Vec<&str> = got.stdout.lines().collect();
     assert_eq!(got_lines.first(), want_lines.first(), "header");
     assert_eq!(got_lines.last(), want_lines.last(), "footer");
-    assert_eq!(&got_lines[1..3], &want_lines[1..3], "help and quit come first");
+    assert_eq!(
+        &got_lines[1..3],
+        &want_lines[1..3],
+        "help and quit come first"
+    );
     let mut shared = 0;
     for row in &got_lines[1..got_lines.len() - 1] {
         let name = row.split_whitespace().next().expect("name");
         // rfish extras (e.g. `not`, newer than guestfish 1.48) have no row to compare.
-        if let Some(theirs) = want_lines.iter().find(|l| l.split_whitespace().next() == Some(name)) {
+        if let Some(theirs) = want_lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(name))
+        {
             assert_eq!(row, theirs, "help -l row for {name}");
             shared += 1;
         }
@@ -127,7 +140,9 @@ fn help_pages_have_guestfish_name_and_synopsis() {
         if spec.name == "not" || spec.name == "help" || spec.name == "quit" {
             continue;
         }
-        let Some(want) = guestfish_args(&["-h", spec.name]) else { return };
+        let Some(want) = guestfish_args(&["-h", spec.name]) else {
+            return;
+        };
         let mut cmd = rfish();
         cmd.args(["-h", spec.name]);
         let got = run_with_stdin(cmd, "");
@@ -135,7 +150,11 @@ fn help_pages_have_guestfish_name_and_synopsis() {
         let head = |text: &str| -> String {
             let keep = if spec.arity == Arity::Declared { 7 } else { 5 };
             // Indentation of the synopsis differs for a few fish commands in guestfish's pod.
-            text.lines().take(keep).map(str::trim).collect::<Vec<_>>().join("\n")
+            text.lines()
+                .take(keep)
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("\n")
         };
         assert_eq!(head(&got.stdout), head(&want.stdout), "help {}", spec.name);
     }
@@ -143,12 +162,16 @@ fn help_pages_have_guestfish_name_and_synopsis() {
 
 #[test]
 fn version_has_guestfish_fields() {
-    let Some(want) = guestfish_args(&["version"]) else { return };
+    let Some(want) = guestfish_args(&["version"]) else {
+        return;
+    };
     let mut cmd = rfish();
     cmd.arg("version");
     let got = run_with_stdin(cmd, "");
     let keys = |text: &str| -> Vec<String> {
-        text.lines().map(|l| l.split(':').next().unwrap_or("").to_string()).collect()
+        text.lines()
+            .map(|l| l.split(':').next().unwrap_or("").to_string())
+            .collect()
     };
     assert_eq!(keys(&got.stdout), keys(&want.stdout));
     assert_eq!(got.status, want.status);
@@ -156,10 +179,14 @@ fn version_has_guestfish_fields() {
 
 #[test]
 fn time_output_has_guestfish_format() {
-    let Some(want) = guestfish_script("time echo x\n") else { return };
+    let Some(want) = guestfish_script("time echo x\n") else {
+        return;
+    };
     let got = rfish_script("time echo x\n");
     let shape = |text: &str| -> String {
-        text.chars().map(|c| if c.is_ascii_digit() { '9' } else { c }).collect()
+        text.chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect()
     };
     assert_eq!(shape(&got.stdout), shape(&want.stdout));
 }

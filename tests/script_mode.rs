@@ -40,7 +40,10 @@ fn a_dash_prefix_lets_the_script_go_on() {
 fn parse_errors_stop_a_script() {
     let r = rfish_script("echo \"a\\qb\"\necho never\n");
     assert_eq!(r.stdout, "");
-    assert_eq!(r.stderr, "rfish: invalid escape sequence in string (starting at offset 1)\n");
+    assert_eq!(
+        r.stderr,
+        "rfish: invalid escape sequence in string (starting at offset 1)\n"
+    );
     assert_eq!(r.status, 1);
 }
 
@@ -81,7 +84,10 @@ fn usage_errors_print_guestfish_usage() {
 #[test]
 fn command_line_commands_are_separated_by_colons() {
     let r = rfish_args(&["echo", "a", "'b c'", ":", "echo", "|", "x", ":", "version"]);
-    assert_eq!(r.stdout, "a 'b c'\n| x\nmajor: 0\nminor: 1\nrelease: 0\nextra: \n");
+    assert_eq!(
+        r.stdout,
+        "a 'b c'\n| x\nmajor: 0\nminor: 1\nrelease: 0\nextra: \n"
+    );
     assert_eq!(r.status, 0);
 
     let r = rfish_args(&["--", "-nosuch", ":", "echo", "went on"]);
@@ -90,7 +96,10 @@ fn command_line_commands_are_separated_by_colons() {
 
     let r = rfish_args(&["nosuch", ":", "echo", "never"]);
     assert_eq!(r.stdout, "");
-    assert!(r.stderr.starts_with("nosuch: unknown command\nDid you mean to open a disk image?"));
+    assert!(
+        r.stderr
+            .starts_with("nosuch: unknown command\nDid you mean to open a disk image?")
+    );
     assert_eq!(r.status, 1);
 
     let r = rfish_args(&["echo", "a", ":", ":", "echo", "b"]);
@@ -109,7 +118,9 @@ fn f_scripts_and_shebang_scripts_run() {
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&script, perms).expect("chmod");
 
-    let out = std::process::Command::new(&script).output().expect("run shebang script");
+    let out = std::process::Command::new(&script)
+        .output()
+        .expect("run shebang script");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "from shebang\n");
     assert!(out.status.success());
 
@@ -137,7 +148,12 @@ fn pipe_error_makes_a_failing_pipe_fail() {
     let mut cmd = rfish();
     cmd.arg("--pipe-error");
     let r = run_with_stdin(cmd, "echo x | false\necho never\n");
-    assert!(r.stderr.starts_with("*stdin*:1: rfish: error: pipe command failed"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("*stdin*:1: rfish: error: pipe command failed"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(r.status, 1);
 }
 
@@ -163,7 +179,9 @@ fn inline_runs_each_output_line_as_a_command() {
 
 #[test]
 fn setenv_reaches_host_commands() {
-    let r = rfish_script("setenv RFISH_T hello\n!echo $RFISH_T\nunsetenv RFISH_T\n!echo \"[$RFISH_T]\"\n");
+    let r = rfish_script(
+        "setenv RFISH_T hello\n!echo $RFISH_T\nunsetenv RFISH_T\n!echo \"[$RFISH_T]\"\n",
+    );
     assert_eq!(r.stdout, "hello\n[]\n");
     assert_eq!(r.status, 0);
 }
@@ -190,7 +208,11 @@ fn time_and_not_wrap_other_commands() {
     let r = rfish_script("time echo x\nnot nosuch\n");
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines[0], "x");
-    assert!(lines[1].starts_with("elapsed time: 0.") && lines[1].ends_with(" seconds"), "{}", lines[1]);
+    assert!(
+        lines[1].starts_with("elapsed time: 0.") && lines[1].ends_with(" seconds"),
+        "{}",
+        lines[1]
+    );
     assert_eq!(r.status, 0, "not of a failure succeeds");
     let r = rfish_script("not echo x\necho never\n");
     assert_eq!(r.stdout, "x\n");
@@ -207,12 +229,18 @@ fn quit_stops_reading() {
 #[test]
 fn options_for_later_layers_fail_clearly() {
     let r = rfish_args(&["-i", "echo", "x"]);
-    assert_eq!(r.stderr, "rfish: -i (inspection) is not yet supported by this version of rfish\n");
+    assert_eq!(
+        r.stderr,
+        "rfish: -i (inspection) is not yet supported by this version of rfish\n"
+    );
     assert_eq!(r.status, 1);
     let r = rfish_args(&["--ro", "--rw", "echo"]);
     assert_eq!(r.status, 1);
     let r = rfish_args(&["-a", "/nonexistent.img", "echo"]);
-    assert_eq!(r.stderr, "rfish: access: /nonexistent.img: No such file or directory\n");
+    assert_eq!(
+        r.stderr,
+        "rfish: access: /nonexistent.img: No such file or directory\n"
+    );
     assert_eq!(r.status, 1);
 }
 
@@ -223,7 +251,10 @@ fn version_and_help_options() {
     let r = rfish_args(&["--help"]);
     assert!(r.stdout.starts_with("rfish: guest filesystem shell\n"));
     let r = rfish_args(&["-h", "nosuch"]);
-    assert_eq!(r.stderr, "nosuch: command not known: use -h to list all commands\n");
+    assert_eq!(
+        r.stderr,
+        "nosuch: command not known: use -h to list all commands\n"
+    );
     assert_eq!(r.status, 1);
     let r = rfish_args(&["--bogus"]);
     assert_eq!(r.status, 1);

@@ -117,7 +117,10 @@ impl Args {
 
     /// An optional argument, if it was given.
     pub fn opt(&self, name: &str) -> Option<&ArgValue> {
-        self.optional.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        self.optional
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
     }
 }
 

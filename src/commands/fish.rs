@@ -298,7 +298,10 @@ fn version(_ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
         ("major", part(env!("CARGO_PKG_VERSION_MAJOR"))),
         ("minor", part(env!("CARGO_PKG_VERSION_MINOR"))),
         ("release", part(env!("CARGO_PKG_VERSION_PATCH"))),
-        ("extra", Field::Str(env!("CARGO_PKG_VERSION_PRE").to_string())),
+        (
+            "extra",
+            Field::Str(env!("CARGO_PKG_VERSION_PRE").to_string()),
+        ),
     ]))
 }
 

@@ -92,6 +92,25 @@ pub fn command_list() -> String {
     s
 }
 
+/// The README's command table (generated; a test keeps README.md in sync).
+pub fn markdown_table() -> String {
+    let mut s = String::from("| command | aliases | description |\n|---|---|---|\n");
+    for spec in registry() {
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} |",
+            spec.synopsis().replace('|', "\\|"),
+            spec.aliases
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            spec.shortdesc
+        );
+    }
+    s
+}
+
 /// `help CMD`: the command's manual page, or guestfish's error for an unknown name.
 pub fn command_help(name: &str) -> Result<String, CmdError> {
     let spec = lookup(name).ok_or_else(|| {
@@ -113,7 +132,10 @@ pub fn command_help(name: &str) -> Result<String, CmdError> {
         s.push('\n');
     }
     for alias in spec.aliases {
-        let _ = write!(s, "    You can use '{alias}' as an alias for this command.\n\n");
+        let _ = write!(
+            s,
+            "    You can use '{alias}' as an alias for this command.\n\n"
+        );
     }
     Ok(s)
 }
@@ -156,23 +178,32 @@ mod tests {
         rest.sort_unstable();
         assert_eq!(rest, names[2..].to_vec());
         assert!(list.contains("run                  alias for 'launch'\n"));
-        assert!(!list.contains("\nexit "), "quit's aliases are not listed, as in guestfish");
+        assert!(
+            !list.contains("\nexit "),
+            "quit's aliases are not listed, as in guestfish"
+        );
     }
 
     #[test]
     fn command_help_has_name_synopsis_and_aliases() {
         let page = command_help("RUN").expect("known");
-        assert!(page.starts_with("NAME\n    launch - launch the backend\n\nSYNOPSIS\n     launch\n\n"));
+        assert!(
+            page.starts_with("NAME\n    launch - launch the backend\n\nSYNOPSIS\n     launch\n\n")
+        );
         assert!(page.ends_with("    You can use 'run' as an alias for this command.\n\n"));
         let page = command_help("echo").expect("known");
-        assert!(page.starts_with("NAME\n    echo - display a line of text\n\nDESCRIPTION\n     echo [params ...]\n\n"));
+        assert!(page.starts_with(
+            "NAME\n    echo - display a line of text\n\nDESCRIPTION\n     echo [params ...]\n\n"
+        ));
     }
 
     #[test]
     fn unknown_command_help_is_guestfish_error() {
         assert_eq!(
             command_help("nosuch"),
-            Err(CmdError::Fish("nosuch: command not known: use -h to list all commands\n".into()))
+            Err(CmdError::Fish(
+                "nosuch: command not known: use -h to list all commands\n".into()
+            ))
         );
     }
 

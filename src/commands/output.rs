@@ -111,36 +111,54 @@ mod tests {
         assert_eq!(printed(RetType::Err, Value::Unit), "");
         assert_eq!(printed(RetType::Int, Value::Int(-3)), "-3\n");
         assert_eq!(printed(RetType::Bool, Value::Bool(true)), "true\n");
-        assert_eq!(printed(RetType::String, Value::String(b"a\n".to_vec())), "a\n\n");
         assert_eq!(
-            printed(RetType::StringList, Value::StringList(vec![b"a".to_vec(), b"b".to_vec()])),
+            printed(RetType::String, Value::String(b"a\n".to_vec())),
+            "a\n\n"
+        );
+        assert_eq!(
+            printed(
+                RetType::StringList,
+                Value::StringList(vec![b"a".to_vec(), b"b".to_vec()])
+            ),
             "a\nb\n"
         );
         assert_eq!(
-            printed(RetType::Hashtable, Value::Hashtable(vec![("/".into(), "/dev/sda1".into())])),
+            printed(
+                RetType::Hashtable,
+                Value::Hashtable(vec![("/".into(), "/dev/sda1".into())])
+            ),
             "/: /dev/sda1\n"
         );
         assert_eq!(
             printed(
                 RetType::Struct,
-                Value::Struct(vec![("major", Field::Int(1)), ("extra", Field::Str(String::new()))])
+                Value::Struct(vec![
+                    ("major", Field::Int(1)),
+                    ("extra", Field::Str(String::new()))
+                ])
             ),
             "major: 1\nextra: \n"
         );
         assert_eq!(
             printed(
                 RetType::StructList,
-                Value::StructList(vec![vec![("part_num", Field::Int(1))], vec![(
-                    "part_num",
-                    Field::Int(2)
-                )]])
+                Value::StructList(vec![
+                    vec![("part_num", Field::Int(1))],
+                    vec![("part_num", Field::Int(2))]
+                ])
             ),
             "[0] = {\n  part_num: 1\n}\n[1] = {\n  part_num: 2\n}\n"
         );
         assert_eq!(
-            printed(RetType::Struct, Value::Struct(vec![("attrval", Field::Buffer(b"a\x00\n".to_vec()))])),
+            printed(
+                RetType::Struct,
+                Value::Struct(vec![("attrval", Field::Buffer(b"a\x00\n".to_vec()))])
+            ),
             "attrval: a\\x00\\x0a\n"
         );
-        assert_eq!(printed(RetType::BufferOut, Value::Buffer(b"\x00raw".to_vec())), "\0raw");
+        assert_eq!(
+            printed(RetType::BufferOut, Value::Buffer(b"\x00raw".to_vec())),
+            "\0raw"
+        );
     }
 }

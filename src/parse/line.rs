@@ -129,7 +129,10 @@ impl fmt::Display for ParseErrorKind {
                 f.write_str("command arguments not separated by whitespace")
             }
             ParseErrorKind::InvalidEscape(at) => {
-                write!(f, "invalid escape sequence in string (starting at offset {at})")
+                write!(
+                    f,
+                    "invalid escape sequence in string (starting at offset {at})"
+                )
             }
             ParseErrorKind::TooManyArguments => f.write_str("too many arguments"),
         }
@@ -265,7 +268,9 @@ fn call<'a>(line: &'a [u8], input: &'a [u8]) -> LexResult<'a, Call> {
 
 fn argument<'a>(offset: usize) -> impl Parser<&'a [u8], Output = Item, Error = LexError<'a>> {
     alt((
-        map(double_quoted, move |text| word(text, Quoting::Double, offset)),
+        map(double_quoted, move |text| {
+            word(text, Quoting::Double, offset)
+        }),
         map(single_quoted, move |text: &[u8]| {
             word(text.to_vec(), Quoting::Single, offset)
         }),
@@ -450,7 +455,10 @@ mod tests {
 
     #[test]
     fn single_quotes_are_literal() {
-        assert_eq!(args_of(r"echo 'a\nb' ''"), vec![b"a\\nb".to_vec(), b"".to_vec()]);
+        assert_eq!(
+            args_of(r"echo 'a\nb' ''"),
+            vec![b"a\\nb".to_vec(), b"".to_vec()]
+        );
     }
 
     #[test]
@@ -464,7 +472,14 @@ mod tests {
     #[test]
     fn pipe_takes_the_rest_of_the_line() {
         let call = call_of("echo hi | tr a-z A-Z | cat");
-        assert_eq!(call.args, vec![Word { text: b"hi".to_vec(), quoting: Quoting::Bare, offset: 5 }]);
+        assert_eq!(
+            call.args,
+            vec![Word {
+                text: b"hi".to_vec(),
+                quoting: Quoting::Bare,
+                offset: 5
+            }]
+        );
         assert_eq!(call.pipe, Some(b" tr a-z A-Z | cat".to_vec()));
         assert_eq!(call_of("echo |wc").pipe, Some(b"wc".to_vec()));
     }
@@ -473,13 +488,29 @@ mod tests {
     fn bad_escapes_report_guestfish_offsets() {
         let e = error_of(r#"echo "ab\q""#);
         assert_eq!(e.kind, ParseErrorKind::InvalidEscape(2));
-        assert_eq!(e.to_string(), "invalid escape sequence in string (starting at offset 2)");
+        assert_eq!(
+            e.to_string(),
+            "invalid escape sequence in string (starting at offset 2)"
+        );
         assert_eq!(e.offset, 8);
         // Offsets count decoded bytes, as guestfish rewrites the string in place.
-        assert_eq!(error_of(r#"echo "\n\n\z""#).kind, ParseErrorKind::InvalidEscape(2));
-        for bad in [r#""\000""#, r#""\x00""#, r#""\777""#, r#""\12""#, r#""\xg0""#, r#""\8""#] {
+        assert_eq!(
+            error_of(r#"echo "\n\n\z""#).kind,
+            ParseErrorKind::InvalidEscape(2)
+        );
+        for bad in [
+            r#""\000""#,
+            r#""\x00""#,
+            r#""\777""#,
+            r#""\12""#,
+            r#""\xg0""#,
+            r#""\8""#,
+        ] {
             assert!(
-                matches!(error_of(&format!("echo {bad}")).kind, ParseErrorKind::InvalidEscape(_)),
+                matches!(
+                    error_of(&format!("echo {bad}")).kind,
+                    ParseErrorKind::InvalidEscape(_)
+                ),
                 "{bad}"
             );
         }
@@ -499,16 +530,25 @@ mod tests {
         let e = error_of("echo 'abc");
         assert_eq!(e.to_string(), "unterminated single quote");
         assert_eq!(e.offset, 9);
-        assert_eq!(error_of(r#"echo "\""#).kind, ParseErrorKind::UnterminatedDoubleQuote);
+        assert_eq!(
+            error_of(r#"echo "\""#).kind,
+            ParseErrorKind::UnterminatedDoubleQuote
+        );
     }
 
     #[test]
     fn closing_quote_must_be_followed_by_a_blank() {
         let e = error_of(r#"echo "a"b"#);
-        assert_eq!(e.to_string(), "command arguments not separated by whitespace");
+        assert_eq!(
+            e.to_string(),
+            "command arguments not separated by whitespace"
+        );
         assert_eq!(e.offset, 8);
         assert_eq!(error_of("echo 'a'b").kind, ParseErrorKind::NotSeparated);
-        assert_eq!(args_of("echo 'a'\t\"b\""), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(
+            args_of("echo 'a'\t\"b\""),
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
     }
 
     #[test]

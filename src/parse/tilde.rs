@@ -52,7 +52,10 @@ mod tests {
 
     #[test]
     fn unknown_users_are_left_alone() {
-        assert_eq!(expand_tilde(b"~no-such-user-rfish/x"), b"~no-such-user-rfish/x");
+        assert_eq!(
+            expand_tilde(b"~no-such-user-rfish/x"),
+            b"~no-such-user-rfish/x"
+        );
     }
 
     #[test]

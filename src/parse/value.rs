@@ -22,9 +22,11 @@ const VALID_SUFFIXES: &[u8] = b"0kKMGTPEZY";
 /// is reported even when a bad suffix follows (codes are or-ed together).
 pub fn xstrtoll(s: &[u8]) -> Result<i64, u32> {
     let (value, rest, mut err) = match strtoll(s) {
-        Some((value, rest, overflow)) => {
-            (value, rest, if overflow { strtol_error::OVERFLOW } else { 0 })
-        }
+        Some((value, rest, overflow)) => (
+            value,
+            rest,
+            if overflow { strtol_error::OVERFLOW } else { 0 },
+        ),
         // No digits: a valid suffix right at the start means 1 (so "k" is 1024).
         None => match s.first() {
             Some(c) if VALID_SUFFIXES.contains(c) => (1, s, 0),
@@ -168,7 +170,13 @@ pub fn parse_string_list(s: &[u8]) -> Result<Vec<Vec<u8>>, String> {
                 in_quote = !in_quote;
                 i += 1;
             }
-            let stop = |c: &u8| if in_quote { *c == b'\'' } else { matches!(c, b' ' | b'\t' | b'\'') };
+            let stop = |c: &u8| {
+                if in_quote {
+                    *c == b'\''
+                } else {
+                    matches!(c, b' ' | b'\t' | b'\'')
+                }
+            };
             let end = s[i..].iter().position(stop).map_or(s.len(), |n| i + n);
             let token = token.get_or_insert_with(Vec::new);
             if s.get(end) == Some(&b'\'') && end > i && s[end - 1] == b'\\' {
@@ -228,7 +236,10 @@ mod tests {
         assert_eq!(xstrtoll(b"1kx"), Err(strtol_error::INVALID_SUFFIX_CHAR));
         assert_eq!(xstrtoll(b"1m"), Err(strtol_error::INVALID_SUFFIX_CHAR));
         assert_eq!(xstrtoll(b"5 "), Err(strtol_error::INVALID_SUFFIX_CHAR));
-        assert_eq!(xstrtoll(b"99999999999999999999"), Err(strtol_error::OVERFLOW));
+        assert_eq!(
+            xstrtoll(b"99999999999999999999"),
+            Err(strtol_error::OVERFLOW)
+        );
         assert_eq!(xstrtoll(b"9999999999999999Y"), Err(strtol_error::OVERFLOW));
         assert_eq!(
             xstrtoll(b"99999999999999999999x"),

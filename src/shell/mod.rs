@@ -149,7 +149,11 @@ impl Shell {
                     Ok(words) => words,
                     Err(e) => {
                         commands::report(&self.session, &e);
-                        return if exit_on_error { Err(Exit(1)) } else { Ok(Outcome::Failed) };
+                        return if exit_on_error {
+                            Err(Exit(1))
+                        } else {
+                            Ok(Outcome::Failed)
+                        };
                     }
                 };
                 self.issue(&call.name, &words.words, call.pipe.as_deref())
@@ -279,8 +283,8 @@ impl Shell {
         words: &[Vec<u8>],
         script: &[u8],
     ) -> Result<(), CmdError> {
-        let mut sink = host::PipeSink::spawn(script)
-            .map_err(|e| CmdError::Api(format!("pipe: {e}")))?;
+        let mut sink =
+            host::PipeSink::spawn(script).map_err(|e| CmdError::Api(format!("pipe: {e}")))?;
         let result = commands::run(
             &mut Ctx {
                 session: &mut self.session,

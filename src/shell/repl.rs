@@ -43,7 +43,10 @@ impl RfishHelper {
     pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
         let before = &line[..pos];
         let mut start = before.rfind([' ', '\t']).map_or(0, |i| i + 1);
-        let head = before[..start].trim_start().trim_start_matches('-').trim_start();
+        let head = before[..start]
+            .trim_start()
+            .trim_start_matches('-')
+            .trim_start();
         if head.is_empty() {
             // The `-` prefix (ignore errors) is not part of the command name.
             start += before[start..].len() - before[start..].trim_start_matches('-').len();
@@ -66,7 +69,10 @@ impl RfishHelper {
                     parse::LineKind::Call(call) => Some(call),
                     _ => None,
                 });
-            if let Some(spec) = words.as_ref().and_then(|c| crate::commands::lookup(&c.name)) {
+            if let Some(spec) = words
+                .as_ref()
+                .and_then(|c| crate::commands::lookup(&c.name))
+            {
                 let index = words.as_ref().map_or(0, |c| c.args.len());
                 if spec.arity == Arity::Declared {
                     if let Some(a) = spec.args.get(index) {
@@ -85,7 +91,11 @@ impl RfishHelper {
                     // These take a command name as their first word.
                     if index == 0 {
                         for s in registry() {
-                            out.extend(s.names().filter(|n| n.starts_with(prefix)).map(String::from));
+                            out.extend(
+                                s.names()
+                                    .filter(|n| n.starts_with(prefix))
+                                    .map(String::from),
+                            );
                         }
                     }
                 }
@@ -110,7 +120,11 @@ impl Completer for RfishHelper {
         let pairs = names
             .into_iter()
             .map(|n| {
-                let replacement = if n.ends_with(':') { n.clone() } else { format!("{n} ") };
+                let replacement = if n.ends_with(':') {
+                    n.clone()
+                } else {
+                    format!("{n} ")
+                };
                 Pair {
                     display: n,
                     replacement,
@@ -157,7 +171,11 @@ struct ReplSource {
 
 impl LineSource for ReplSource {
     fn next_line(&mut self, continuation: bool) -> Option<Vec<u8>> {
-        let prompt = if continuation { "" } else { self.prompt.as_str() };
+        let prompt = if continuation {
+            ""
+        } else {
+            self.prompt.as_str()
+        };
         loop {
             match self.editor.readline(prompt) {
                 Ok(line) => {
@@ -242,7 +260,11 @@ mod tests {
     struct Fixed;
     impl ArgCompleter for Fixed {
         fn complete(&self, _kind: ArgKind, prefix: &str) -> Vec<String> {
-            ["/etc", "/home"].iter().filter(|p| p.starts_with(prefix)).map(|s| s.to_string()).collect()
+            ["/etc", "/home"]
+                .iter()
+                .filter(|p| p.starts_with(prefix))
+                .map(|s| s.to_string())
+                .collect()
         }
     }
 

@@ -34,7 +34,9 @@ pub fn rfish() -> Command {
 
 /// Run `cmd` with `stdin` as its standard input.
 pub fn run_with_stdin(mut cmd: Command, stdin: &str) -> Run {
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
     let mut input = child.stdin.take().expect("stdin");
     input.write_all(stdin.as_bytes()).expect("write stdin");
@@ -77,5 +79,6 @@ pub fn guestfish() -> Option<Command> {
 /// Replace guestfish's name in its messages so they can be compared with rfish's (rfish has
 /// no manual page: its hint points at `rfish --help` instead of `man guestfish`).
 pub fn as_rfish(text: &str) -> String {
-    text.replace("man guestfish", "rfish --help").replace("guestfish", "rfish")
+    text.replace("man guestfish", "rfish --help")
+        .replace("guestfish", "rfish")
 }

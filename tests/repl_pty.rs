@@ -1,0 +1,92 @@
+//! The interactive shell through a real pseudo-terminal: banner and prompt, Tab completion,
+//! history recall (and its file), Ctrl-C abandoning a line, errors that do not exit, Ctrl-D.
+
+use std::process::Command;
+
+use rexpect::session::{PtySession, spawn_command};
+
+const TIMEOUT_MS: u64 = 10_000;
+
+fn start(home: &std::path::Path) -> PtySession {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfish"));
+    cmd.env("HOME", home)
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env_remove("RFISH_PS1");
+    let mut p = spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn rfish on a pty");
+    p.exp_string("Welcome to rfish").expect("banner");
+    p.exp_string("><fs> ").expect("prompt");
+    p
+}
+
+#[test]
+fn tab_completes_a_command_name() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = start(home.path());
+    p.send("vers").expect("type");
+    p.send("\t").expect("tab");
+    p.send_line("").expect("enter");
+    p.exp_string("major: 0")
+        .expect("version ran after completion");
+    p.exp_string("><fs> ").expect("prompt again");
+    p.send_control('d').expect("ctrl-d");
+    p.exp_eof().expect("exits on ctrl-d");
+}
+
+#[test]
+fn history_recalls_a_line_and_is_saved() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = start(home.path());
+    p.send_line("echo hist-marker-1").expect("type");
+    p.exp_string("hist-marker-1\r\n").expect("echo output");
+    p.exp_string("><fs> ").expect("prompt");
+    // Up arrow, then Enter: the previous line runs again.
+    p.send("\x1b[A").expect("up");
+    p.send_line("").expect("enter");
+    p.exp_string("hist-marker-1\r\n")
+        .expect("recalled line ran");
+    p.exp_string("><fs> ").expect("prompt");
+    p.send_line("quit").expect("quit");
+    p.exp_eof().expect("exit");
+    let history = std::fs::read_to_string(home.path().join(".rfish")).expect("history file");
+    assert!(history.contains("echo hist-marker-1"), "{history}");
+}
+
+#[test]
+fn ctrl_c_abandons_the_line_and_keeps_the_shell() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = start(home.path());
+    p.send("echo abandoned-line").expect("type");
+    p.send_control('c').expect("ctrl-c");
+    p.exp_string("><fs> ").expect("new prompt after ctrl-c");
+    p.send_line("echo still-alive").expect("type");
+    let before = p.exp_string("still-alive\r\n").expect("shell still runs");
+    assert!(
+        !before.contains("abandoned-line\r\n"),
+        "the abandoned line did not run: {before:?}"
+    );
+    p.send_line("exit").expect("exit");
+    p.exp_eof().expect("exit");
+}
+
+#[test]
+fn errors_do_not_end_an_interactive_session() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = start(home.path());
+    p.send_line("nosuch").expect("type");
+    p.exp_string("nosuch: unknown command")
+        .expect("error shown");
+    p.send_line("echo \"unterminated").expect("type");
+    p.exp_string("rfish: unterminated double quote")
+        .expect("parse error shown");
+    p.exp_string("^").expect("caret under the problem");
+    p.send_line("echo survived").expect("type");
+    p.exp_string("survived\r\n").expect("still running");
+    p.send_control('d').expect("ctrl-d");
+    p.exp_eof().expect("exit");
+    let status = p.process.wait().expect("wait");
+    assert!(
+        matches!(status, rexpect::process::wait::WaitStatus::Exited(_, 0)),
+        "interactive sessions exit 0: {status:?}"
+    );
+}
