@@ -145,7 +145,8 @@ impl Shell {
             },
             LineKind::Inline(script) => self.run_inline(&script, exit_on_error)?,
             LineKind::Call(call) => {
-                let words = match self.prepare_words(&call, source) {
+                let spec = commands::lookup(&call.name);
+                let words = match self.prepare_words(spec, &call, source) {
                     Ok(words) => words,
                     Err(e) => {
                         commands::report(&self.session, &e);
@@ -196,10 +197,10 @@ impl Shell {
     /// Expand `~` in bare words and read here-documents for FileIn arguments.
     fn prepare_words(
         &mut self,
+        spec: Option<&commands::CommandSpec>,
         call: &parse::Call,
         source: &mut dyn LineSource,
     ) -> Result<PreparedWords, CmdError> {
-        let spec = commands::lookup(&call.name);
         let mut prepared = PreparedWords::default();
         for (i, word) in call.args.iter().enumerate() {
             let kind = spec.and_then(|s| s.args.get(i)).map(|a| a.kind);
@@ -332,4 +333,106 @@ impl Shell {
 struct PreparedWords {
     words: Vec<Vec<u8>>,
     heredocs: Vec<tempfile::NamedTempFile>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::{Args, CommandSpec, RetType, Value, spec::arg};
+
+    fn nothing(_ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
+        Ok(Value::Unit)
+    }
+
+    /// A command shaped like guestfish's `upload FILEIN PATH`.
+    static UPLOAD_LIKE: CommandSpec = CommandSpec {
+        name: "upload-like",
+        aliases: &[],
+        args: &[
+            arg("filename", ArgKind::FileIn),
+            arg("remotefilename", ArgKind::Path),
+        ],
+        optargs: &[],
+        arity: commands::Arity::Declared,
+        free_synopsis: "",
+        ret: RetType::Err,
+        shortdesc: "",
+        longdesc: "",
+        examples: &[],
+        handler: nothing,
+    };
+
+    fn call_of(line: &str) -> parse::Call {
+        match parse::parse_line(line.as_bytes()).expect("parses").kind {
+            LineKind::Call(call) => call,
+            other => panic!("not a call: {other:?}"),
+        }
+    }
+
+    fn source(text: &'static str) -> ScriptSource<&'static [u8]> {
+        ScriptSource::new(text.as_bytes())
+    }
+
+    #[test]
+    fn heredoc_reads_following_lines_up_to_the_marker() {
+        let mut shell = Shell::new(Session::default(), true, false);
+        let mut lines = source("line one\n  indented END\nEND\necho after\n");
+        let call = call_of("upload-like -<<END /etc/motd");
+        let prepared = shell
+            .prepare_words(Some(&UPLOAD_LIKE), &call, &mut lines)
+            .expect("heredoc read");
+        let path = String::from_utf8(prepared.words[0].clone()).expect("utf-8 path");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("heredoc file"),
+            "line one\n  indented END\n"
+        );
+        assert_eq!(prepared.words[1], b"/etc/motd");
+        assert_eq!(shell.lineno, 3, "here-document lines count as script lines");
+        assert_eq!(lines.next_line(false), Some(b"echo after".to_vec()));
+        drop(prepared);
+        assert!(
+            !std::path::Path::new(&path).exists(),
+            "the file goes with the call"
+        );
+    }
+
+    #[test]
+    fn heredoc_without_its_marker_is_an_error() {
+        let mut shell = Shell::new(Session::default(), true, false);
+        let call = call_of("upload-like -<<EOF /x");
+        let err = shell
+            .prepare_words(Some(&UPLOAD_LIKE), &call, &mut source("a\nb\n"))
+            .err();
+        assert_eq!(
+            err,
+            Some(CmdError::Fish(
+                "rfish: end of input reached without finding 'EOF'\n".into()
+            ))
+        );
+        let call = call_of("upload-like -<< /x");
+        let err = shell
+            .prepare_words(Some(&UPLOAD_LIKE), &call, &mut source(""))
+            .err();
+        assert_eq!(
+            err,
+            Some(CmdError::Fish(
+                "rfish: missing end marker in -<< expression\n".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn dash_means_standard_input_for_filein_only() {
+        let mut shell = Shell::new(Session::default(), true, false);
+        let call = call_of("upload-like - -");
+        let prepared = shell
+            .prepare_words(Some(&UPLOAD_LIKE), &call, &mut source(""))
+            .expect("ok");
+        assert_eq!(prepared.words, vec![b"/dev/stdin".to_vec(), b"-".to_vec()]);
+        // Without a FileIn declaration the word is left alone.
+        let prepared = shell
+            .prepare_words(None, &call_of("echo -<<END"), &mut source(""))
+            .expect("ok");
+        assert_eq!(prepared.words, vec![b"-<<END".to_vec()]);
+    }
 }
