@@ -401,3 +401,55 @@ pub fn usage_text() -> String {
     );
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drives(args: &[&str]) -> Vec<(String, Option<String>)> {
+        let argv = std::iter::once("rfish").chain(args.iter().copied());
+        let matches = Options::command()
+            .try_get_matches_from(argv)
+            .expect("valid options");
+        let options = Options::from_arg_matches(&matches).expect("options");
+        drives_in_order(&matches, &options)
+    }
+
+    #[test]
+    fn format_applies_to_the_drives_after_it() {
+        assert_eq!(
+            drives(&[
+                "-a",
+                "a.img",
+                "--format=raw",
+                "-a",
+                "b.img",
+                "-a",
+                "c.img",
+                "--format",
+                "-a",
+                "d.qcow2",
+                "--format=qcow2",
+                "-a",
+                "e"
+            ]),
+            vec![
+                ("a.img".to_string(), None),
+                ("b.img".to_string(), Some("raw".to_string())),
+                ("c.img".to_string(), Some("raw".to_string())),
+                ("d.qcow2".to_string(), None),
+                ("e".to_string(), Some("qcow2".to_string())),
+            ]
+        );
+    }
+
+    #[test]
+    fn commands_after_the_options_are_taken_verbatim() {
+        let matches = Options::command()
+            .try_get_matches_from(["rfish", "-x", "echo", "-a", "--ro", ":", "version"])
+            .expect("valid");
+        let options = Options::from_arg_matches(&matches).expect("options");
+        assert!(options.trace && !options.ro);
+        assert_eq!(options.commands, ["echo", "-a", "--ro", ":", "version"]);
+    }
+}

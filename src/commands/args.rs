@@ -161,3 +161,128 @@ fn convert(cmd: &str, spec: &ArgSpec, word: &[u8]) -> Result<ArgValue, CmdError>
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::spec::{RetType, arg};
+    use crate::commands::{Ctx, Value};
+
+    fn nothing(_ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
+        Ok(Value::Unit)
+    }
+
+    /// Shaped like guestfish's `head-n nrlines path` plus optional arguments of each kind.
+    static SPEC: CommandSpec = CommandSpec {
+        name: "head-n",
+        aliases: &[],
+        args: &[arg("nrlines", ArgKind::Int), arg("path", ArgKind::Path)],
+        optargs: &[
+            arg("followsymlinks", ArgKind::Bool),
+            arg("size", ArgKind::Int64),
+            arg("excludes", ArgKind::StringList),
+            arg("label", ArgKind::OptString),
+        ],
+        arity: Arity::Declared,
+        free_synopsis: "",
+        ret: RetType::Err,
+        shortdesc: "",
+        longdesc: "",
+        examples: &[],
+        handler: nothing,
+    };
+
+    fn bind(words: &[&str]) -> Result<Args, CmdError> {
+        let words: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        Args::bind(&SPEC, "head_n", &words)
+    }
+
+    fn fish_error(words: &[&str]) -> String {
+        match bind(words) {
+            Err(CmdError::Fish(m) | CmdError::WrongArgs(m)) => m,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn synopsis_lists_optional_arguments_like_guestfish() {
+        assert_eq!(
+            SPEC.synopsis(),
+            "head-n nrlines path [followsymlinks:true|false] [size:N] [excludes:..] [label:..]"
+        );
+    }
+
+    #[test]
+    fn wrong_count_prints_usage_with_the_name_as_typed() {
+        assert_eq!(
+            fish_error(&["1"]),
+            format!(
+                "error: incorrect number of arguments\nusage: {}\n\
+                 type 'help head_n' for more help on head_n\n",
+                SPEC.synopsis()
+            )
+        );
+        assert!(matches!(
+            bind(&["1", "/p", "a:1", "b:2", "c:3", "d:4", "e:5"]),
+            Err(CmdError::WrongArgs(_))
+        ));
+    }
+
+    #[test]
+    fn integers_are_checked_with_guestfish_messages() {
+        assert_eq!(bind(&["0x10", "/p"]).expect("ok").int(0), 16);
+        assert_eq!(
+            fish_error(&["1kx", "/p"]),
+            "head-n: nrlines: invalid integer parameter (xstrtoll returned 2)\n"
+        );
+        assert_eq!(
+            fish_error(&["", "/p"]),
+            "head-n: nrlines: invalid integer parameter (xstrtoll returned 4)\n"
+        );
+        assert_eq!(
+            fish_error(&["3000000000", "/p"]),
+            "head-n: nrlines: integer out of range\n"
+        );
+        assert_eq!(
+            bind(&["-2147483648", "/p"]).expect("ok").int(0),
+            i64::from(i32::MIN)
+        );
+        let args = bind(&["1", "/p", "size:3000000000"]).expect("Int64 has no 32-bit limit");
+        assert_eq!(args.opt("size"), Some(&ArgValue::Int(3_000_000_000)));
+    }
+
+    #[test]
+    fn optional_arguments_are_checked() {
+        let args = bind(&[
+            "1",
+            "/p",
+            "followsymlinks:yes",
+            "excludes:a 'b c'",
+            "label:",
+        ])
+        .expect("ok");
+        assert_eq!(args.opt("followsymlinks"), Some(&ArgValue::Bool(true)));
+        assert_eq!(
+            args.opt("excludes"),
+            Some(&ArgValue::List(vec![b"a".to_vec(), b"b c".to_vec()]))
+        );
+        assert_eq!(args.opt("label"), Some(&ArgValue::OptBytes(None)));
+        assert_eq!(args.opt("size"), None);
+        assert_eq!(
+            fish_error(&["1", "/p", "followsymlinks:maybe"]),
+            "rfish: 'maybe': invalid boolean value, use 'true' or 'false'\n"
+        );
+        assert_eq!(
+            fish_error(&["1", "/p", "foo:1"]),
+            "head_n: unknown optional argument \"foo:1\"\n"
+        );
+        assert_eq!(
+            fish_error(&["1", "/p", "followsymlinks"]),
+            "head_n: unknown optional argument \"followsymlinks\"\n"
+        );
+        assert_eq!(
+            fish_error(&["1", "/p", "size:1", "size:2"]),
+            "head_n: optional argument \"size\" given more than once\n"
+        );
+    }
+}

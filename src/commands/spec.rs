@@ -143,7 +143,6 @@ fn optarg_placeholder(o: &ArgSpec) -> &'static str {
     match o.kind {
         ArgKind::Bool => "true|false",
         ArgKind::Int | ArgKind::Int64 => "N",
-        ArgKind::StringList => "'item1 item2 ...'",
         _ => "..",
     }
 }
