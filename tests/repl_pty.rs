@@ -90,3 +90,19 @@ fn errors_do_not_end_an_interactive_session() {
         "interactive sessions exit 0: {status:?}"
     );
 }
+
+#[test]
+fn ctrl_c_interrupts_a_host_command_but_not_the_shell() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = start(home.path());
+    p.send_line("!sleep 30").expect("type");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    p.send_control('c').expect("ctrl-c");
+    p.exp_string("><fs> ")
+        .expect("prompt back long before 30 s");
+    p.send_line("echo after-interrupt").expect("type");
+    p.exp_string("after-interrupt\r\n")
+        .expect("shell still runs");
+    p.send_line("quit").expect("quit");
+    p.exp_eof().expect("exit");
+}
