@@ -32,7 +32,7 @@ pub fn expand_tilde(word: &[u8]) -> Vec<u8> {
 }
 
 fn current_home() -> Option<std::ffi::OsString> {
-    std::env::var_os("HOME").or_else(|| {
+    crate::hostenv::get("HOME").or_else(|| {
         User::from_uid(Uid::effective())
             .ok()
             .flatten()
