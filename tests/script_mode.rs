@@ -209,6 +209,12 @@ fn tilde_expands_bare_words_only() {
 }
 
 #[test]
+fn tilde_follows_setenv_home() {
+    let r = rfish_script("setenv HOME /srv/h\necho ~/x\n");
+    assert_eq!(r.stdout, "/srv/h/x\n");
+}
+
+#[test]
 fn time_and_not_wrap_other_commands() {
     let r = rfish_script("time echo x\nnot nosuch\n");
     let lines: Vec<&str> = r.stdout.lines().collect();
