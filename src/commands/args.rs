@@ -165,12 +165,8 @@ fn convert(cmd: &str, spec: &ArgSpec, word: &[u8]) -> Result<ArgValue, CmdError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::noop_handler;
     use crate::commands::spec::{RetType, arg};
-    use crate::commands::{Ctx, Value};
-
-    fn nothing(_ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
-        Ok(Value::Unit)
-    }
 
     /// Shaped like guestfish's `head-n nrlines path` plus optional arguments of each kind.
     static SPEC: CommandSpec = CommandSpec {
@@ -189,7 +185,7 @@ mod tests {
         shortdesc: "",
         longdesc: "",
         examples: &[],
-        handler: nothing,
+        handler: noop_handler,
     };
 
     fn bind(words: &[&str]) -> Result<Args, CmdError> {

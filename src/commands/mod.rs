@@ -120,3 +120,9 @@ pub fn report(session: &Session, err: &CmdError) {
     let _ = write!(stderr, "{}", text.red());
     let _ = stderr.flush();
 }
+
+/// A handler that does nothing, for specs declared in tests.
+#[cfg(test)]
+pub(crate) fn noop_handler(_ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
+    Ok(Value::Unit)
+}

@@ -338,11 +338,7 @@ struct PreparedWords {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::{Args, CommandSpec, RetType, Value, spec::arg};
-
-    fn nothing(_ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
-        Ok(Value::Unit)
-    }
+    use crate::commands::{CommandSpec, RetType, noop_handler, spec::arg};
 
     /// A command shaped like guestfish's `upload FILEIN PATH`.
     static UPLOAD_LIKE: CommandSpec = CommandSpec {
@@ -359,7 +355,7 @@ mod tests {
         shortdesc: "",
         longdesc: "",
         examples: &[],
-        handler: nothing,
+        handler: noop_handler,
     };
 
     fn call_of(line: &str) -> parse::Call {
