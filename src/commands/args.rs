@@ -165,28 +165,20 @@ fn convert(cmd: &str, spec: &ArgSpec, word: &[u8]) -> Result<ArgValue, CmdError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::noop_handler;
-    use crate::commands::spec::{RetType, arg};
+    use crate::commands::spec::arg;
+    use crate::commands::test_spec;
 
     /// Shaped like guestfish's `head-n nrlines path` plus optional arguments of each kind.
-    static SPEC: CommandSpec = CommandSpec {
-        name: "head-n",
-        aliases: &[],
-        args: &[arg("nrlines", ArgKind::Int), arg("path", ArgKind::Path)],
-        optargs: &[
+    static SPEC: CommandSpec = test_spec(
+        "head-n",
+        &[arg("nrlines", ArgKind::Int), arg("path", ArgKind::Path)],
+        &[
             arg("followsymlinks", ArgKind::Bool),
             arg("size", ArgKind::Int64),
             arg("excludes", ArgKind::StringList),
             arg("label", ArgKind::OptString),
         ],
-        arity: Arity::Declared,
-        free_synopsis: "",
-        ret: RetType::Err,
-        shortdesc: "",
-        longdesc: "",
-        examples: &[],
-        handler: noop_handler,
-    };
+    );
 
     fn bind(words: &[&str]) -> Result<Args, CmdError> {
         let words: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();

@@ -123,6 +123,28 @@ pub fn report(session: &Session, err: &CmdError) {
 
 /// A handler that does nothing, for specs declared in tests.
 #[cfg(test)]
-pub(crate) fn noop_handler(_ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
+fn noop_handler(_ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
     Ok(Value::Unit)
+}
+
+/// A command declaration for tests: declared arguments, no help, a handler that does nothing.
+#[cfg(test)]
+pub(crate) const fn test_spec(
+    name: &'static str,
+    args: &'static [ArgSpec],
+    optargs: &'static [ArgSpec],
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        aliases: &[],
+        args,
+        optargs,
+        arity: Arity::Declared,
+        free_synopsis: "",
+        ret: RetType::Err,
+        shortdesc: "",
+        longdesc: "",
+        examples: &[],
+        handler: noop_handler,
+    }
 }

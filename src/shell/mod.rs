@@ -338,25 +338,17 @@ struct PreparedWords {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::{CommandSpec, RetType, noop_handler, spec::arg};
+    use crate::commands::{CommandSpec, spec::arg, test_spec};
 
     /// A command shaped like guestfish's `upload FILEIN PATH`.
-    static UPLOAD_LIKE: CommandSpec = CommandSpec {
-        name: "upload-like",
-        aliases: &[],
-        args: &[
+    static UPLOAD_LIKE: CommandSpec = test_spec(
+        "upload-like",
+        &[
             arg("filename", ArgKind::FileIn),
             arg("remotefilename", ArgKind::Path),
         ],
-        optargs: &[],
-        arity: commands::Arity::Declared,
-        free_synopsis: "",
-        ret: RetType::Err,
-        shortdesc: "",
-        longdesc: "",
-        examples: &[],
-        handler: noop_handler,
-    };
+        &[],
+    );
 
     fn call_of(line: &str) -> parse::Call {
         match parse::parse_line(line.as_bytes()).expect("parses").kind {
