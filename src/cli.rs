@@ -250,7 +250,7 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
         });
     }
 
-    let mut shell = Shell::new(session, !interactive, interactive);
+    let mut shell = Shell::new(session, interactive);
     if !options.commands.is_empty() {
         return run_command_line(&mut shell, options.commands);
     }

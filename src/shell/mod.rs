@@ -49,13 +49,11 @@ impl<R: BufRead> LineSource for ScriptSource<R> {
 }
 
 /// Lines already in memory (the output of `<!cmd`).
-struct MemorySource<'a> {
-    lines: std::slice::Split<'a, u8, fn(&u8) -> bool>,
-}
+struct MemorySource(std::vec::IntoIter<Vec<u8>>);
 
-impl LineSource for MemorySource<'_> {
+impl LineSource for MemorySource {
     fn next_line(&mut self, _continuation: bool) -> Option<Vec<u8>> {
-        self.lines.next().map(<[u8]>::to_vec)
+        self.0.next()
     }
 }
 
@@ -72,9 +70,9 @@ pub enum Outcome {
 pub struct Shell {
     /// The session commands act on.
     pub session: Session,
-    /// Script mode: an error on a line without `-` ends rfish with status 1.
-    pub exit_on_error: bool,
-    /// Interactive mode: parse errors get a caret under the offending byte.
+    /// Interactive mode: errors never end rfish, and parse errors get a caret under the
+    /// offending byte. Otherwise (scripts) an error on a line without `-` ends rfish with
+    /// status 1.
     pub interactive: bool,
     /// Name used in `FILE:LINE:` prefixes (`*stdin*` or the `-f` file), in script mode.
     pub input_name: Option<String>,
@@ -82,16 +80,15 @@ pub struct Shell {
     pub lineno: usize,
 }
 
-/// rfish must exit now with this status (an error in a script, or `quit`).
+/// rfish must exit now with this status (an error in a script).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exit(pub i32);
 
 impl Shell {
     /// A shell around `session`.
-    pub fn new(session: Session, exit_on_error: bool, interactive: bool) -> Self {
+    pub fn new(session: Session, interactive: bool) -> Self {
         Shell {
             session,
-            exit_on_error,
             interactive,
             input_name: None,
             lineno: 0,
@@ -105,7 +102,7 @@ impl Shell {
                 break;
             };
             self.lineno += 1;
-            self.run_line(&line, source, self.exit_on_error)?;
+            self.run_line(&line, source, !self.interactive)?;
         }
         Ok(())
     }
@@ -125,11 +122,7 @@ impl Shell {
             Ok(parsed) => parsed,
             Err(e) => {
                 self.report_parse_error(line, &e);
-                return if exit_on_error && !e.ignore_errors {
-                    Err(Exit(1))
-                } else {
-                    Ok(Outcome::Failed)
-                };
+                return conclude(Outcome::Failed, exit_on_error && !e.ignore_errors);
             }
         };
         let exit_on_error = exit_on_error && !parsed.ignore_errors;
@@ -146,24 +139,16 @@ impl Shell {
             LineKind::Inline(script) => self.run_inline(&script, exit_on_error)?,
             LineKind::Call(call) => {
                 let spec = commands::lookup(&call.name);
-                let words = match self.prepare_words(spec, &call, source) {
-                    Ok(words) => words,
+                match self.prepare_words(spec, &call, source) {
+                    Ok(words) => self.issue(&call.name, &words.words, call.pipe.as_deref()),
                     Err(e) => {
                         commands::report(&self.session, &e);
-                        return if exit_on_error {
-                            Err(Exit(1))
-                        } else {
-                            Ok(Outcome::Failed)
-                        };
+                        Outcome::Failed
                     }
-                };
-                self.issue(&call.name, &words.words, call.pipe.as_deref())
+                }
             }
         };
-        if outcome == Outcome::Failed && exit_on_error {
-            return Err(Exit(1));
-        }
-        Ok(outcome)
+        conclude(outcome, exit_on_error)
     }
 
     /// `<!cmd`: run it and execute each line of its output here, with the same error rule.
@@ -176,15 +161,13 @@ impl Shell {
             }
         };
         let body = output.strip_suffix(b"\n").unwrap_or(&output);
-        if !body.is_empty() {
-            let mut lines = MemorySource {
-                lines: body.split((|c: &u8| *c == b'\n') as fn(&u8) -> bool),
-            };
-            while let Some(line) = lines.next_line(false) {
-                self.run_line(&line, &mut lines, exit_on_error)?;
-                if self.session.quit {
-                    break;
-                }
+        // An empty output is one empty line, which does nothing.
+        let lines: Vec<Vec<u8>> = body.split(|&c| c == b'\n').map(<[u8]>::to_vec).collect();
+        let mut lines = MemorySource(lines.into_iter());
+        while let Some(line) = lines.next_line(false) {
+            self.run_line(&line, &mut lines, exit_on_error)?;
+            if self.session.quit {
+                break;
             }
         }
         if !success {
@@ -317,14 +300,25 @@ impl Shell {
         let mut msg = format!("rfish: {e}\n");
         if self.interactive {
             // Show where: the line and a caret under the byte where the problem was found.
+            // Tabs stay tabs so the caret lines up with what the terminal shows.
             let shown = String::from_utf8_lossy(line);
-            let column = String::from_utf8_lossy(&line[..e.offset.min(line.len())])
+            let pad: String = String::from_utf8_lossy(&line[..e.offset.min(line.len())])
                 .chars()
-                .count();
-            msg.push_str(&format!("  {shown}\n  {}^\n", " ".repeat(column)));
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            msg.push_str(&format!("  {shown}\n  {pad}^\n"));
         }
         let mut stderr = io::stderr().lock();
         let _ = write!(stderr, "{}", msg.red());
+    }
+}
+
+/// A line that failed ends rfish when its errors are fatal.
+fn conclude(outcome: Outcome, exit_on_error: bool) -> Result<Outcome, Exit> {
+    if outcome == Outcome::Failed && exit_on_error {
+        Err(Exit(1))
+    } else {
+        Ok(outcome)
     }
 }
 
@@ -363,7 +357,7 @@ mod tests {
 
     #[test]
     fn heredoc_reads_following_lines_up_to_the_marker() {
-        let mut shell = Shell::new(Session::default(), true, false);
+        let mut shell = Shell::new(Session::default(), false);
         let mut lines = source("line one\n  indented END\nEND\necho after\n");
         let call = call_of("upload-like -<<END /etc/motd");
         let prepared = shell
@@ -386,7 +380,7 @@ mod tests {
 
     #[test]
     fn heredoc_without_its_marker_is_an_error() {
-        let mut shell = Shell::new(Session::default(), true, false);
+        let mut shell = Shell::new(Session::default(), false);
         let call = call_of("upload-like -<<EOF /x");
         let err = shell
             .prepare_words(Some(&UPLOAD_LIKE), &call, &mut source("a\nb\n"))
@@ -411,7 +405,7 @@ mod tests {
 
     #[test]
     fn dash_means_standard_input_for_filein_only() {
-        let mut shell = Shell::new(Session::default(), true, false);
+        let mut shell = Shell::new(Session::default(), false);
         let call = call_of("upload-like - -");
         let prepared = shell
             .prepare_words(Some(&UPLOAD_LIKE), &call, &mut source(""))
