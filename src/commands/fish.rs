@@ -50,27 +50,21 @@ fn quit(ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
 }
 
 /// `echo`.
-pub static ECHO: CommandSpec = free(
-    "echo",
-    &[],
-    "[params ...]",
-    "display a line of text",
-    "Print the parameters, separated by single spaces, followed by a newline.",
-    &["echo hello world", "echo \"tab\\there\""],
-    echo,
-);
+pub static ECHO: CommandSpec = CommandSpec {
+    ret: RetType::String,
+    ..free(
+        "echo",
+        &[],
+        "[params ...]",
+        "display a line of text",
+        "Print the parameters, separated by single spaces, followed by a newline.",
+        &["echo hello world", "echo \"tab\\there\""],
+        echo,
+    )
+};
 
-fn echo(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
-    let mut line = args.words().join(&b' ');
-    line.push(b'\n');
-    write_out(ctx, &line)?;
-    Ok(Value::Unit)
-}
-
-fn write_out(ctx: &mut Ctx<'_>, bytes: &[u8]) -> Result<(), CmdError> {
-    ctx.out
-        .write_all(bytes)
-        .map_err(|e| CmdError::Api(format!("writing output: {e}")))
+fn echo(_ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
+    Ok(Value::String(args.words().join(&b' ')))
 }
 
 /// `lcd`.
@@ -100,15 +94,18 @@ fn lcd(_ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
 }
 
 /// `time`.
-pub static TIME: CommandSpec = free(
-    "time",
-    &[],
-    "command args...",
-    "print elapsed time taken to run a command",
-    "Run the command as usual, then print how long it took.",
-    &["time echo hi"],
-    time,
-);
+pub static TIME: CommandSpec = CommandSpec {
+    ret: RetType::String,
+    ..free(
+        "time",
+        &[],
+        "command args...",
+        "print elapsed time taken to run a command",
+        "Run the command as usual, then print how long it took.",
+        &["time echo hi"],
+        time,
+    )
+};
 
 fn time(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     let Some((cmd, rest)) = split_command(args) else {
@@ -119,11 +116,9 @@ fn time(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     let elapsed = start.elapsed();
     result?;
     let centis = elapsed.subsec_millis() / 10;
-    write_out(
-        ctx,
-        format!("elapsed time: {}.{centis:02} seconds\n", elapsed.as_secs()).as_bytes(),
-    )?;
-    Ok(Value::Unit)
+    Ok(Value::String(
+        format!("elapsed time: {}.{centis:02} seconds", elapsed.as_secs()).into_bytes(),
+    ))
 }
 
 fn split_command(args: &Args) -> Option<(String, Vec<Vec<u8>>)> {
@@ -183,9 +178,7 @@ fn setenv(_ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     }
     let (var, value) = (args.text(0), args.text(1));
     check_env_name(&var, "setenv")?;
-    // The shell is single-threaded when it runs commands: nothing reads the environment
-    // concurrently (the NBD export thread of later layers never touches it).
-    set_env(&var, Some(&value));
+    crate::hostenv::set(&var, Some(&value));
     Ok(Value::Unit)
 }
 
@@ -208,23 +201,17 @@ fn unsetenv(_ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     }
     let var = args.text(0);
     check_env_name(&var, "unsetenv")?;
-    set_env(&var, None);
+    crate::hostenv::set(&var, None);
     Ok(Value::Unit)
 }
 
-/// setenv(3) refuses empty names and names containing `=`; `std::env::set_var` would panic.
+/// setenv(3) refuses empty names and names containing `=`; so does rfish, rather than hand a
+/// malformed environment to host commands.
 fn check_env_name(var: &str, what: &str) -> Result<(), CmdError> {
     if var.is_empty() || var.contains('=') || var.contains('\0') {
         return Err(CmdError::Fish(format!("{what}: Invalid argument\n")));
     }
     Ok(())
-}
-
-fn set_env(var: &str, value: Option<&str>) {
-    // Safe API: `std::env::{set_var, remove_var}` are safe functions in edition 2024 only
-    // through an `unsafe` block, so rfish keeps its own copy of changes and applies them to
-    // child processes instead. See `crate::hostenv`.
-    crate::hostenv::set(var, value);
 }
 
 /// `launch` / `run`.
@@ -345,18 +332,21 @@ pub const GROUPS: &[(&str, bool)] = &[
 ];
 
 /// `supported`.
-pub static SUPPORTED: CommandSpec = free(
-    "supported",
-    &[],
-    "",
-    "list supported groups of commands",
-    "List the optional groups of commands and whether this rfish supports each one \
+pub static SUPPORTED: CommandSpec = CommandSpec {
+    ret: RetType::BufferOut,
+    ..free(
+        "supported",
+        &[],
+        "",
+        "list supported groups of commands",
+        "List the optional groups of commands and whether this rfish supports each one \
      (\"yes\" or \"no\"). Unlike guestfish, rfish answers without launching anything.",
-    &["supported"],
-    supported,
-);
+        &["supported"],
+        supported,
+    )
+};
 
-fn supported(ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
+fn supported(_ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
     let width = GROUPS.iter().map(|(g, _)| g.len()).max().unwrap_or(0);
     let mut text = String::new();
     for (group, yes) in GROUPS {
@@ -365,6 +355,5 @@ fn supported(ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
             if *yes { "yes" } else { "no" }
         ));
     }
-    write_out(ctx, text.as_bytes())?;
-    Ok(Value::Unit)
+    Ok(Value::Buffer(text.into_bytes()))
 }

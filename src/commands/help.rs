@@ -16,7 +16,7 @@ pub static HELP: CommandSpec = CommandSpec {
     optargs: &[],
     arity: Arity::Free,
     free_synopsis: "[-l|--list|cmd]",
-    ret: RetType::Err,
+    ret: RetType::BufferOut,
     shortdesc: "display a list of commands or help on a command",
     longdesc: "Without arguments, hints on what to do next. With -l or --list, the list of all \
                commands with a one-line description each. With a command name, that \
@@ -36,10 +36,7 @@ fn help(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
             ));
         }
     };
-    ctx.out
-        .write_all(text.as_bytes())
-        .map_err(|e| CmdError::Api(format!("help: {e}")))?;
-    Ok(Value::Unit)
+    Ok(Value::Buffer(text.into_bytes()))
 }
 
 /// What `help` says with no argument, depending on the session's state.
