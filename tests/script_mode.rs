@@ -118,8 +118,17 @@ fn f_scripts_and_shebang_scripts_run() {
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&script, perms).expect("chmod");
 
-    let out = std::process::Command::new(&script)
-        .output()
+    // Another test thread may fork while our write descriptor is still open
+    // in the child (until it execs), so exec can briefly fail with ETXTBSY.
+    let out = (0..50)
+        .find_map(|_| match std::process::Command::new(&script).output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                None
+            }
+            other => Some(other),
+        })
+        .expect("script stayed busy")
         .expect("run shebang script");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "from shebang\n");
     assert!(out.status.success());
