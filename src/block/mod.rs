@@ -1,0 +1,142 @@
+//! The block layer: rfish's own image I/O, the single owner of every image file
+//! (../shared/design.md, invariants 1, 3, 4 and 5).
+//!
+//! Everything above it — partitions, filesystems, the appliance's NBD export — sees a
+//! [`BlockDev`]: a flat array of bytes with a size. Implementations compose: [`raw::RawFile`]
+//! and [`qcow2::Qcow2`] open image files, a qcow2 image reads unallocated clusters from its
+//! backing [`BlockDev`], and [`overlay::MemOverlay`] keeps writes in memory on top of any
+//! device.
+//!
+//! # Locking model
+//! Every implementation is `Send + Sync` and takes `&self`: a device may be shared (in an
+//! `Arc`) between the shell and the NBD export's thread. Each implementation documents what
+//! its internal lock guards; none holds a lock while calling into another device's lock
+//! except downwards (overlay → base, qcow2 → backing), so there are no lock cycles.
+
+pub mod error;
+pub mod format;
+pub mod lock;
+pub mod overlay;
+pub mod qcow2;
+pub mod raw;
+
+use std::sync::Arc;
+
+pub use error::{BlockError, Result};
+pub use format::{ImageFormat, OpenOptions, open_image};
+
+/// How a range of a device is stored, for sparse-aware copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    /// Bytes are stored (or inherited from a backing file): read them.
+    Data,
+    /// The range reads as zeros without being stored: skip it.
+    Zero,
+}
+
+/// A virtual disk: a fixed-size array of bytes.
+///
+/// Offsets and lengths are in bytes and need no alignment. Reads and writes must lie
+/// within `size()`; [`check_range`] gives the error for those that do not.
+pub trait BlockDev: Send + Sync {
+    /// The device's size in bytes.
+    fn size(&self) -> u64;
+
+    /// Fill `buf` with the bytes at `offset`.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()>;
+
+    /// Store `buf` at `offset`.
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<()>;
+
+    /// Make every completed write durable (and, for formats with metadata caches, write
+    /// the caches back in crash-safe order).
+    fn flush(&self) -> Result<()>;
+
+    /// Make `len` bytes at `offset` read as zeros, releasing storage where the format can.
+    fn write_zeroes(&self, offset: u64, len: u64) -> Result<()> {
+        check_range(offset, len, self.size())?;
+        const CHUNK: u64 = 1 << 20;
+        let zeros = vec![0u8; CHUNK.min(len) as usize];
+        let mut done = 0;
+        while done < len {
+            let n = CHUNK.min(len - done);
+            self.write_at(&zeros[..n as usize], offset + done)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Tell the device `len` bytes at `offset` are no longer needed. rfish's devices
+    /// guarantee a discarded range reads back as zeros.
+    fn discard(&self, offset: u64, len: u64) -> Result<()> {
+        self.write_zeroes(offset, len)
+    }
+
+    /// How the bytes starting at `offset` are stored: returns the length (at least 1,
+    /// at most `len`) of the run that shares one [`Allocation`], and which it is.
+    fn block_status(&self, offset: u64, len: u64) -> Result<(u64, Allocation)> {
+        check_range(offset, len, self.size())?;
+        Ok((len, Allocation::Data))
+    }
+
+    /// Writes are refused.
+    fn is_read_only(&self) -> bool;
+
+    /// The format's name as `disk-format` prints it.
+    fn format_name(&self) -> &'static str;
+}
+
+/// A shared handle on a device.
+pub type Device = Arc<dyn BlockDev>;
+
+/// The error for a request that does not lie within a device of `size` bytes.
+pub fn check_range(offset: u64, len: u64, size: u64) -> Result<()> {
+    match offset.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(BlockError::OutOfRange { offset, len, size }),
+    }
+}
+
+/// Copy a whole device to `out`, reading only allocated ranges and seeking over zero
+/// runs (so a sparse destination stays sparse). Returns the bytes copied.
+pub fn copy_sparse(
+    dev: &dyn BlockDev,
+    out: &mut std::fs::File,
+    out_is_seekable: bool,
+) -> Result<u64> {
+    use std::io::{Seek, SeekFrom, Write};
+    const CHUNK: u64 = 2 << 20;
+    let size = dev.size();
+    let mut buf = vec![0u8; CHUNK.min(size) as usize];
+    let mut offset = 0;
+    let mut pending_hole = false;
+    while offset < size {
+        let (run, status) = dev.block_status(offset, (size - offset).min(1 << 30))?;
+        let run = run.max(1).min(size - offset);
+        if status == Allocation::Zero && out_is_seekable {
+            out.seek(SeekFrom::Current(run as i64))
+                .map_err(|e| BlockError::io("seek output", e))?;
+            pending_hole = true;
+            offset += run;
+            continue;
+        }
+        let mut done = 0;
+        while done < run {
+            let n = CHUNK.min(run - done) as usize;
+            if status == Allocation::Zero {
+                buf[..n].fill(0);
+            } else {
+                dev.read_at(&mut buf[..n], offset + done)?;
+            }
+            out.write_all(&buf[..n])
+                .map_err(|e| BlockError::io("write output", e))?;
+            done += n as u64;
+        }
+        pending_hole = false;
+        offset += run;
+    }
+    if pending_hole {
+        out.set_len(size).map_err(|e| BlockError::io("extend output", e))?;
+    }
+    Ok(size)
+}
