@@ -83,8 +83,7 @@ fn open_chain(path: &Path, opts: &OpenOptions, seen: &mut Vec<PathBuf>) -> Resul
             "{name}: backing chain deeper than {MAX_CHAIN} images"
         )));
     }
-    let canonical =
-        std::fs::canonicalize(path).map_err(|e| BlockError::io(name.clone(), e))?;
+    let canonical = std::fs::canonicalize(path).map_err(|e| BlockError::io(name.clone(), e))?;
     if seen.contains(&canonical) {
         return Err(BlockError::corrupt(
             "backing chain",

@@ -136,7 +136,8 @@ pub fn copy_sparse(
         offset += run;
     }
     if pending_hole {
-        out.set_len(size).map_err(|e| BlockError::io("extend output", e))?;
+        out.set_len(size)
+            .map_err(|e| BlockError::io("extend output", e))?;
     }
     Ok(size)
 }

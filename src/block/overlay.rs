@@ -80,15 +80,16 @@ impl BlockDev for MemOverlay {
         check_range(offset, buf.len() as u64, self.size())?;
         let mut chunks = self.chunks.lock().unwrap_or_else(PoisonError::into_inner);
         for_each_chunk(offset, buf.len() as u64, |index, within, n, at| {
-            if !chunks.contains_key(&index) {
-                let (start, end) = self.chunk_span(index);
-                let mut data = vec![0u8; (end - start) as usize].into_boxed_slice();
-                self.base.read_at(&mut data, start)?;
-                chunks.insert(index, data);
-            }
-            if let Some(data) = chunks.get_mut(&index) {
-                data[within..within + n].copy_from_slice(&buf[at..at + n]);
-            }
+            let data = match chunks.entry(index) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let (start, end) = self.chunk_span(index);
+                    let mut data = vec![0u8; (end - start) as usize].into_boxed_slice();
+                    self.base.read_at(&mut data, start)?;
+                    e.insert(data)
+                }
+            };
+            data[within..within + n].copy_from_slice(&buf[at..at + n]);
             Ok(())
         })
     }

@@ -40,10 +40,9 @@ impl TableCache {
     pub fn get_mut(&mut self, offset: u64) -> Option<&mut Table> {
         self.clock += 1;
         let clock = self.clock;
-        self.tables.get_mut(&offset).map(|t| {
-            t.used = clock;
-            t
-        })
+        let table = self.tables.get_mut(&offset)?;
+        table.used = clock;
+        Some(table)
     }
 
     /// Is the table at `offset` cached?

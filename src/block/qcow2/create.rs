@@ -81,7 +81,8 @@ pub fn create(file: &File, img: &NewImage) -> Result<()> {
         for c in b * per..((b + 1) * per).min(meta) {
             refcount::set(&mut block, order, (c - b * per) as usize, 1)?;
         }
-        file.write_all_at(&block, blocks_offset + b * cs).map_err(io)?;
+        file.write_all_at(&block, blocks_offset + b * cs)
+            .map_err(io)?;
     }
     file.set_len(l1_offset + l1_clusters * cs).map_err(io)?;
     file.sync_all().map_err(io)?;

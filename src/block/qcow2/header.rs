@@ -419,8 +419,10 @@ pub struct NewHeader<'a> {
 impl NewHeader<'_> {
     /// Serialize into the first cluster (`buf` is one cluster, zeroed).
     pub fn write(&self, buf: &mut [u8]) -> Result<()> {
-        let put32 = |b: &mut [u8], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_be_bytes());
-        let put64 = |b: &mut [u8], at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_be_bytes());
+        let put32 =
+            |b: &mut [u8], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+        let put64 =
+            |b: &mut [u8], at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_be_bytes());
         buf[..4].copy_from_slice(&MAGIC);
         put32(buf, 4, self.version);
         put32(buf, 20, self.cluster_bits);

@@ -81,7 +81,10 @@ pub fn decode(
             "host offset {host} is not aligned to a cluster"
         )));
     }
-    if host != 0 && (host < cluster_size || host.saturating_add(cluster_size) > file_len.div_ceil(cluster_size) * cluster_size) {
+    if host != 0
+        && (host < cluster_size
+            || host.saturating_add(cluster_size) > file_len.div_ceil(cluster_size) * cluster_size)
+    {
         return Err(bad(format!(
             "host offset {host} points into the header or past the end of the file ({file_len} bytes)"
         )));
@@ -123,7 +126,9 @@ pub fn decode(
     }
     if entry & ZERO != 0 {
         if version < 3 {
-            return Err(bad(format!("zero flag in a version 2 image (entry 0x{entry:016x})")));
+            return Err(bad(format!(
+                "zero flag in a version 2 image (entry 0x{entry:016x})"
+            )));
         }
         return Ok(Mapping::Zero { host });
     }
@@ -147,7 +152,9 @@ pub fn decode_l1(entry: u64, index: u64, cluster_size: u64, file_len: u64) -> Re
         ));
     }
     if offset != 0
-        && (offset % cluster_size != 0 || offset < cluster_size || offset + cluster_size > file_len.div_ceil(cluster_size) * cluster_size)
+        && (offset % cluster_size != 0
+            || offset < cluster_size
+            || offset + cluster_size > file_len.div_ceil(cluster_size) * cluster_size)
     {
         return Err(BlockError::corrupt(
             "L1 table",

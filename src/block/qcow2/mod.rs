@@ -129,7 +129,9 @@ impl Qcow2 {
             .collect();
         for (i, &e) in reftable.iter().enumerate() {
             let off = e & l2::OFFSET_MASK;
-            if e & !l2::OFFSET_MASK != 0 || (off != 0 && (off % cs != 0 || off + cs > file_len.div_ceil(cs) * cs)) {
+            if e & !l2::OFFSET_MASK != 0
+                || (off != 0 && (off % cs != 0 || off + cs > file_len.div_ceil(cs) * cs))
+            {
                 return Err(BlockError::corrupt(
                     "refcount table",
                     format!("entry {i} (0x{e:016x}) is unaligned or beyond the end of the file"),
@@ -197,7 +199,7 @@ impl Qcow2 {
 
     // ----- metadata caches -----------------------------------------------------------
 
-    fn cache<'s>(st: &'s mut State, which: Which) -> &'s mut TableCache {
+    fn cache(st: &mut State, which: Which) -> &mut TableCache {
         match which {
             Which::L1 => &mut st.l1,
             Which::L2 => &mut st.l2,
@@ -257,7 +259,14 @@ impl Qcow2 {
         Ok(u64::from_be_bytes(b))
     }
 
-    fn write_u64(&self, st: &mut State, which: Which, offset: u64, at: usize, v: u64) -> Result<()> {
+    fn write_u64(
+        &self,
+        st: &mut State,
+        which: Which,
+        offset: u64,
+        at: usize,
+        v: u64,
+    ) -> Result<()> {
         self.ensure(st, which, offset)?;
         let t = Self::cache(st, which)
             .get_mut(offset)
@@ -272,7 +281,10 @@ impl Qcow2 {
     fn l1_location(&self, index: u64) -> (u64, usize) {
         let cs = self.cs();
         let byte = index * 8;
-        (self.header.l1_table_offset + byte / cs * cs, (byte % cs) as usize)
+        (
+            self.header.l1_table_offset + byte / cs * cs,
+            (byte % cs) as usize,
+        )
     }
 
     /// The L2 table for L1 `index`: (offset or 0, COPIED).
@@ -298,11 +310,21 @@ impl Qcow2 {
             let b = self.read_u64(st, Which::L2, table, at + 8)?;
             Ok((e, Some(b)))
         } else {
-            Ok((self.read_u64(st, Which::L2, table, (index * 8) as usize)?, None))
+            Ok((
+                self.read_u64(st, Which::L2, table, (index * 8) as usize)?,
+                None,
+            ))
         }
     }
 
-    fn l2_set(&self, st: &mut State, table: u64, index: u64, entry: u64, bitmap: Option<u64>) -> Result<()> {
+    fn l2_set(
+        &self,
+        st: &mut State,
+        table: u64,
+        index: u64,
+        entry: u64,
+        bitmap: Option<u64>,
+    ) -> Result<()> {
         if self.header.extended_l2() {
             let at = (index * 16) as usize;
             self.write_u64(st, Which::L2, table, at, entry)?;
@@ -319,7 +341,13 @@ impl Qcow2 {
             return Ok(Mapping::Unallocated);
         }
         let (e, bitmap) = self.l2_get(st, table, gc % self.l2_entries())?;
-        l2::decode(e, bitmap, self.header.cluster_bits, self.header.version, st.file_len)
+        l2::decode(
+            e,
+            bitmap,
+            self.header.cluster_bits,
+            self.header.version,
+            st.file_len,
+        )
     }
 
     // ----- reading -------------------------------------------------------------------
@@ -356,7 +384,14 @@ impl Qcow2 {
     }
 
     /// Read `buf.len()` bytes at byte `within` of guest cluster `gc`, mapped by `m`.
-    fn read_mapped(&self, st: &mut State, gc: u64, m: Mapping, within: u64, buf: &mut [u8]) -> Result<()> {
+    fn read_mapped(
+        &self,
+        st: &mut State,
+        gc: u64,
+        m: Mapping,
+        within: u64,
+        buf: &mut [u8],
+    ) -> Result<()> {
         let cs = self.cs();
         let guest = gc * cs + within;
         match m {
@@ -365,9 +400,16 @@ impl Qcow2 {
                 buf.fill(0);
                 Ok(())
             }
-            Mapping::Data { host, subclusters: None, .. } => pread_zero_fill(&self.file, buf, host + within)
-                .map_err(io("read qcow2 data")),
-            Mapping::Data { host, subclusters: Some(bits), .. } => {
+            Mapping::Data {
+                host,
+                subclusters: None,
+                ..
+            } => pread_zero_fill(&self.file, buf, host + within).map_err(io("read qcow2 data")),
+            Mapping::Data {
+                host,
+                subclusters: Some(bits),
+                ..
+            } => {
                 let sub = cs / 32;
                 let mut done = 0u64;
                 let len = buf.len() as u64;
@@ -377,7 +419,8 @@ impl Qcow2 {
                     let n = (sub - pos % sub).min(len - done);
                     let dst = &mut buf[done as usize..(done + n) as usize];
                     if bits & (1 << s) != 0 {
-                        pread_zero_fill(&self.file, dst, host + pos).map_err(io("read qcow2 data"))?;
+                        pread_zero_fill(&self.file, dst, host + pos)
+                            .map_err(io("read qcow2 data"))?;
                     } else if bits & (1 << (s + 32)) != 0 {
                         dst.fill(0);
                     } else {
@@ -406,21 +449,40 @@ impl Qcow2 {
             let mut n = (cs - within).min(len - done);
             let m = self.lookup(st, gc)?;
             // Coalesce physically contiguous plain clusters into one read.
-            if let Mapping::Data { host, subclusters: None, .. } = m {
+            if let Mapping::Data {
+                host,
+                subclusters: None,
+                ..
+            } = m
+            {
                 let mut next = gc + 1;
                 while done + n < len {
                     match self.lookup(st, next)? {
-                        Mapping::Data { host: h, subclusters: None, .. } if h == host + (next - gc) * cs => {
+                        Mapping::Data {
+                            host: h,
+                            subclusters: None,
+                            ..
+                        } if h == host + (next - gc) * cs => {
                             n += cs.min(len - done - n);
                             next += 1;
                         }
                         _ => break,
                     }
                 }
-                pread_zero_fill(&self.file, &mut buf[done as usize..(done + n) as usize], host + within)
-                    .map_err(io("read qcow2 data"))?;
+                pread_zero_fill(
+                    &self.file,
+                    &mut buf[done as usize..(done + n) as usize],
+                    host + within,
+                )
+                .map_err(io("read qcow2 data"))?;
             } else {
-                self.read_mapped(st, gc, m, within, &mut buf[done as usize..(done + n) as usize])?;
+                self.read_mapped(
+                    st,
+                    gc,
+                    m,
+                    within,
+                    &mut buf[done as usize..(done + n) as usize],
+                )?;
             }
             done += n;
         }
@@ -469,8 +531,13 @@ impl Qcow2 {
         let per = self.refblock_entries();
         let mut start = st.cursor.max(1);
         'search: loop {
-            if start.checked_mul(self.cs()).is_none_or(|b| b > l2::OFFSET_MASK) {
-                return Err(BlockError::Unsupported("image file would exceed 64 PiB".into()));
+            if start
+                .checked_mul(self.cs())
+                .is_none_or(|b| b > l2::OFFSET_MASK)
+            {
+                return Err(BlockError::Unsupported(
+                    "image file would exceed 64 PiB".into(),
+                ));
             }
             for i in 0..n {
                 let c = start + i;
@@ -528,9 +595,18 @@ impl Qcow2 {
         }
         let first = t * per;
         let eof_cluster = st.file_len.div_ceil(cs);
-        let at = if eof_cluster > first && eof_cluster < first + per { eof_cluster } else { first.max(1) };
+        let at = if eof_cluster > first && eof_cluster < first + per {
+            eof_cluster
+        } else {
+            first.max(1)
+        };
         let mut data = vec![0u8; cs as usize];
-        refcount::set(&mut data, self.header.refcount_order, (at - first) as usize, 1)?;
+        refcount::set(
+            &mut data,
+            self.header.refcount_order,
+            (at - first) as usize,
+            1,
+        )?;
         let offset = at * cs;
         if let Some((victim, dirty)) = st.refblocks.victim() {
             if dirty {
@@ -567,7 +643,9 @@ impl Qcow2 {
             new_len = last_t + 1;
         };
         if clusters * cs > 8 << 20 {
-            return Err(BlockError::Unsupported("refcount table beyond 8 MiB".into()));
+            return Err(BlockError::Unsupported(
+                "refcount table beyond 8 MiB".into(),
+            ));
         }
         // Blocks already dirty must be on disk before a table that points to them.
         self.write_dirty(st, Which::Refblock)?;
@@ -582,11 +660,15 @@ impl Qcow2 {
             for c in used.clone().filter(|c| c / per == t) {
                 refcount::set(&mut data, self.header.refcount_order, (c % per) as usize, 1)?;
             }
-            self.file.write_all_at(&data, at * cs).map_err(io("write refcount block"))?;
+            self.file
+                .write_all_at(&data, at * cs)
+                .map_err(io("write refcount block"))?;
             table[t as usize] = at * cs;
         }
         let bytes: Vec<u8> = table.iter().flat_map(|e| e.to_be_bytes()).collect();
-        self.file.write_all_at(&bytes, base * cs).map_err(io("write refcount table"))?;
+        self.file
+            .write_all_at(&bytes, base * cs)
+            .map_err(io("write refcount table"))?;
         self.sync()?;
         let mut field = [0u8; 12];
         field[..8].copy_from_slice(&(base * cs).to_be_bytes());
@@ -652,7 +734,10 @@ impl Qcow2 {
             self.sync()?;
             for &t in &st.reftable_dirty {
                 self.file
-                    .write_all_at(&st.reftable[t].to_be_bytes(), st.reftable_offset + t as u64 * 8)
+                    .write_all_at(
+                        &st.reftable[t].to_be_bytes(),
+                        st.reftable_offset + t as u64 * 8,
+                    )
                     .map_err(io("write refcount table"))?;
             }
             st.reftable_dirty.clear();
@@ -773,8 +858,18 @@ impl Qcow2 {
         let table = self.l2_for_write(st, gc)?;
         let index = gc % self.l2_entries();
         let (entry, bitmap) = self.l2_get(st, table, index)?;
-        let m = l2::decode(entry, bitmap, self.header.cluster_bits, self.header.version, st.file_len)?;
-        if let Mapping::Data { host, copied, subclusters } = m
+        let m = l2::decode(
+            entry,
+            bitmap,
+            self.header.cluster_bits,
+            self.header.version,
+            st.file_len,
+        )?;
+        if let Mapping::Data {
+            host,
+            copied,
+            subclusters,
+        } = m
             && host != 0
             && subclusters.is_none_or(|b| b & l2::ALL_ALLOCATED == l2::ALL_ALLOCATED)
         {
@@ -797,7 +892,9 @@ impl Qcow2 {
         }
         buf[within as usize..within as usize + data.len()].copy_from_slice(data);
         let host = self.alloc(st, 1)?;
-        self.file.write_all_at(&buf, host).map_err(io("write qcow2 data"))?;
+        self.file
+            .write_all_at(&buf, host)
+            .map_err(io("write qcow2 data"))?;
         st.data_written = true;
         let bitmap = self.header.extended_l2().then_some(l2::ALL_ALLOCATED);
         self.l2_set(st, table, index, host | l2::COPIED, bitmap)?;
@@ -814,7 +911,11 @@ impl Qcow2 {
         if table == 0 && !has_backing {
             return Ok(()); // unallocated without a backing file already reads as zeros
         }
-        let m = if table == 0 { Mapping::Unallocated } else { self.lookup(st, gc)? };
+        let m = if table == 0 {
+            Mapping::Unallocated
+        } else {
+            self.lookup(st, gc)?
+        };
         match m {
             Mapping::Zero { host: 0 } => return Ok(()),
             Mapping::Unallocated if !has_backing => return Ok(()),
@@ -868,7 +969,12 @@ impl BlockDev for Qcow2 {
         while done < len {
             let pos = offset + done;
             let n = (cs - pos % cs).min(len - done);
-            self.write_cluster(&mut st, pos / cs, pos % cs, &buf[done as usize..(done + n) as usize])?;
+            self.write_cluster(
+                &mut st,
+                pos / cs,
+                pos % cs,
+                &buf[done as usize..(done + n) as usize],
+            )?;
             done += n;
         }
         Ok(())

@@ -6,13 +6,17 @@ use super::super::{BlockError, Result};
 
 /// Entries of `bits` width in one refcount block of `cluster_size` bytes.
 pub fn entries_per_block(cluster_size: u64, order: u32) -> u64 {
-    cluster_size * 8 >> order
+    (cluster_size * 8) >> order
 }
 
 /// The largest refcount a `1 << order`-bit entry holds.
 pub fn max_refcount(order: u32) -> u64 {
     let bits = 1u32 << order;
-    if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 }
+    if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
 }
 
 /// Entry `index` of a refcount block.
@@ -76,7 +80,11 @@ mod tests {
                 set(&mut block, order, i, (i as u64 * 7 + 1) & max).unwrap();
             }
             for i in 0..n {
-                assert_eq!(get(&block, order, i), (i as u64 * 7 + 1) & max, "order {order} index {i}");
+                assert_eq!(
+                    get(&block, order, i),
+                    (i as u64 * 7 + 1) & max,
+                    "order {order} index {i}"
+                );
             }
             assert!(set(&mut block, order, 0, max).is_ok());
             if order < 6 {

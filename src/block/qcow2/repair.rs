@@ -29,7 +29,10 @@ pub(super) fn rebuild_refcounts(q: &Qcow2, st: &mut State) -> Result<()> {
             match want.get_mut(c as usize) {
                 Some(w) => *w = w.saturating_add(1),
                 None => {
-                    return Err(BlockError::corrupt(what, format!("cluster {c} lies beyond the end of the file")));
+                    return Err(BlockError::corrupt(
+                        what,
+                        format!("cluster {c} lies beyond the end of the file"),
+                    ));
                 }
             }
         }
@@ -37,9 +40,17 @@ pub(super) fn rebuild_refcounts(q: &Qcow2, st: &mut State) -> Result<()> {
     };
     add("qcow2 header", 0, cs)?;
     add("L1 table", h.l1_table_offset, h.l1_size * 8)?;
-    add("refcount table", st.reftable_offset, st.reftable.len() as u64 * 8)?;
+    add(
+        "refcount table",
+        st.reftable_offset,
+        st.reftable.len() as u64 * 8,
+    )?;
     for &block in &st.reftable.clone() {
-        add("refcount table", block & l2::OFFSET_MASK, if block == 0 { 0 } else { cs })?;
+        add(
+            "refcount table",
+            block & l2::OFFSET_MASK,
+            if block == 0 { 0 } else { cs },
+        )?;
     }
     for i in 0..h.l1_size {
         let (table, _) = q.l1_get(st, i)?;
@@ -50,7 +61,9 @@ pub(super) fn rebuild_refcounts(q: &Qcow2, st: &mut State) -> Result<()> {
         for j in 0..q.l2_entries() {
             let (e, bitmap) = q.l2_get(st, table, j)?;
             match l2::decode(e, bitmap, h.cluster_bits, h.version, st.file_len)? {
-                Mapping::Data { host, .. } | Mapping::Zero { host } if host != 0 => add("L2 table", host, cs)?,
+                Mapping::Data { host, .. } | Mapping::Zero { host } if host != 0 => {
+                    add("L2 table", host, cs)?
+                }
                 Mapping::Compressed { host, len } => {
                     let len = len.min(st.file_len - host);
                     add("L2 table", host, len)?

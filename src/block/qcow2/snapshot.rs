@@ -38,12 +38,16 @@ pub fn read_snapshots(file: &File, h: &Header, file_len: u64) -> Result<Vec<Snap
     let mut at = h.snapshots_offset;
     for i in 0..h.nb_snapshots {
         if at + 40 > file_len {
-            return Err(bad(format!("entry {i} at {at} lies beyond the end of the file")));
+            return Err(bad(format!(
+                "entry {i} at {at} lies beyond the end of the file"
+            )));
         }
         let mut fixed = [0u8; 40];
-        pread_zero_fill(file, &mut fixed, at).map_err(|e| BlockError::io("read snapshot table", e))?;
+        pread_zero_fill(file, &mut fixed, at)
+            .map_err(|e| BlockError::io("read snapshot table", e))?;
         let be16 = |o: usize| u64::from(u16::from_be_bytes([fixed[o], fixed[o + 1]]));
-        let be32 = |o: usize| u32::from_be_bytes([fixed[o], fixed[o + 1], fixed[o + 2], fixed[o + 3]]);
+        let be32 =
+            |o: usize| u32::from_be_bytes([fixed[o], fixed[o + 1], fixed[o + 2], fixed[o + 3]]);
         let be64 = |o: usize| (u64::from(be32(o)) << 32) | u64::from(be32(o + 4));
         let id_len = be16(12);
         let name_len = be16(14);
@@ -56,7 +60,8 @@ pub fn read_snapshots(file: &File, h: &Header, file_len: u64) -> Result<Vec<Snap
             return Err(bad(format!("entry {i} runs past the end of the file")));
         }
         let mut var = vec![0u8; var_len as usize];
-        pread_zero_fill(file, &mut var, at + 40).map_err(|e| BlockError::io("read snapshot table", e))?;
+        pread_zero_fill(file, &mut var, at + 40)
+            .map_err(|e| BlockError::io("read snapshot table", e))?;
         let extra = &var[..extra_len as usize];
         let id = &var[extra_len as usize..(extra_len + id_len) as usize];
         let name = &var[(extra_len + id_len) as usize..];
