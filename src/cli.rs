@@ -54,6 +54,10 @@ pub struct Options {
     #[arg(short = 'r', long = "ro")]
     pub ro: bool,
 
+    /// With --ro: keep writes in memory (discarded at exit) instead of refusing them.
+    #[arg(long = "overlay")]
+    pub overlay: bool,
+
     /// Open disks read-write (the default; only checked against --ro).
     #[arg(short = 'w', long = "rw")]
     pub rw: bool,
@@ -247,7 +251,23 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
             path,
             format,
             read_only: options.ro,
+            overlay: options.ro && options.overlay,
         });
+    }
+    for (n, spec) in options.new.iter().enumerate() {
+        match prepared_disk(n + 1, spec) {
+            Ok(Some(drive)) => session.drives.push(drive),
+            Ok(None) => return 0,
+            Err(code) => return code,
+        }
+    }
+    if !options.new.is_empty() {
+        // -N launches, as guestfish does.
+        session.launched = true;
+        if let Err(e) = session.open_drives("launch") {
+            crate::commands::report(&session, &e);
+            return 1;
+        }
     }
 
     let mut shell = Shell::new(session, interactive);
@@ -292,8 +312,6 @@ fn unsupported(o: &Options) -> Option<&'static str> {
         Some("-i (inspection)")
     } else if !o.mount.is_empty() {
         Some("-m (mounting filesystems)")
-    } else if !o.new.is_empty() {
-        Some("-N (prepared disks)")
     } else if !o.domain.is_empty() || o.connect.is_some() {
         Some("-d/-c (libvirt guests)")
     } else if o.listen || o.remote.is_some() || o.csh {
@@ -305,6 +323,51 @@ fn unsupported(o: &Options) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// `-N [FILE=]TYPE[:OPTIONS]`: create a prepared disk (only `disk[:SIZE]` so far), or
+/// print the list for `-N help` (returns `Ok(None)`).
+fn prepared_disk(n: usize, spec: &str) -> Result<Option<DriveSpec>, i32> {
+    if spec == "help" || spec == "list" {
+        print!(
+            "List of available prepared disk images:\n\n\
+             rfish -N disk     - create a blank disk\n\n  \
+             Create a blank disk, size 1G (by default).\n\n  \
+             The default size can be changed by supplying an optional parameter.\n\n  \
+             Optional parameters:\n    -N disk:<size>\n      \
+             <size> the size of the disk image (default: 1G)\n\n\
+             (part, fs, lv, lvfs, bootroot and bootrootlv come with partition and\n\
+             filesystem support.)\n"
+        );
+        return Ok(None);
+    }
+    let (file, rest) = match spec.split_once('=') {
+        Some((f, r)) => (f.to_string(), r),
+        None => (format!("test{n}.img"), spec),
+    };
+    let mut parts = rest.split(':');
+    let kind = parts.next().unwrap_or("");
+    if kind != "disk" {
+        return Err(not_yet(&format!("-N {kind}")));
+    }
+    let size_text = parts.next().filter(|s| !s.is_empty()).unwrap_or("1G");
+    let size = match crate::parse::value::parse_size(size_text.as_bytes()) {
+        Ok(s) if s > 0 => s,
+        _ => {
+            eprintln!("rfish: -N disk: invalid size: {size_text}");
+            return Err(1);
+        }
+    };
+    if let Err(e) = crate::commands::disk::create_raw(&file, size, "sparse") {
+        crate::commands::report(&Session::default(), &e);
+        return Err(1);
+    }
+    Ok(Some(DriveSpec {
+        path: file,
+        format: Some("raw".into()),
+        read_only: false,
+        overlay: false,
+    }))
 }
 
 /// `rfish -h` lists the commands; `rfish -h CMD` (or `-h` followed by a word) shows one.
@@ -385,6 +448,7 @@ pub fn usage_text() -> String {
         ),
         ("--no-progress-bars", "Disable progress bars"),
         ("-r|--ro", "Mount read-only"),
+        ("--overlay", "With --ro: keep writes in memory"),
         ("-v|--verbose", "Verbose messages"),
         ("-V|--version", "Display version and exit"),
         ("-w|--rw", "Mount read-write"),

@@ -3,8 +3,21 @@
 
 mod common;
 
-use common::rfish_script;
+use common::qemu::qemu_img;
+use common::{rfish, run_with_stdin};
 use rfish::commands::registry;
+
+/// The files examples name: disk.img (raw, added as /dev/sda), disk.qcow2 (/dev/sdb),
+/// base.qcow2 and disk.raw.
+fn example_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let at = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
+    qemu_img(&["create", "-f", "raw", &at("disk.img"), "16M"]);
+    qemu_img(&["create", "-f", "qcow2", &at("disk.qcow2"), "16M"]);
+    qemu_img(&["create", "-f", "qcow2", &at("base.qcow2"), "16M"]);
+    std::fs::write(dir.path().join("disk.raw"), vec![7u8; 1 << 20]).expect("disk.raw");
+    dir
+}
 
 #[test]
 fn every_registry_example_runs() {
@@ -12,7 +25,11 @@ fn every_registry_example_runs() {
     for spec in registry() {
         assert!(!spec.examples.is_empty(), "{} has no example", spec.name);
         for example in spec.examples {
-            let r = rfish_script(&format!("{example}\n"));
+            let dir = example_dir();
+            let mut cmd = rfish();
+            cmd.current_dir(dir.path())
+                .args(["-a", "disk.img", "-a", "disk.qcow2"]);
+            let r = run_with_stdin(cmd, &format!("{example}\n"));
             assert_eq!(r.status, 0, "example {example:?} failed: {}", r.stderr);
             count += 1;
         }

@@ -141,3 +141,40 @@ fn open_chain(path: &Path, opts: &OpenOptions, seen: &mut Vec<PathBuf>) -> Resul
         }
     })
 }
+
+/// What `disk-format`, `disk-virtual-size` and `disk-has-backing-file` report about an
+/// image file, read from its header alone (the backing chain is not opened).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// qemu-img's format name.
+    pub format: &'static str,
+    /// Virtual size in bytes.
+    pub virtual_size: u64,
+    /// Backing file named in the header.
+    pub backing_file: Option<String>,
+    /// Backing file format named in the header.
+    pub backing_format: Option<String>,
+}
+
+/// Read an image file's header.
+pub fn image_info(path: &Path) -> Result<ImageInfo> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|e| BlockError::io(name.clone(), e))?;
+    let format = probe_format(&file)?;
+    if format != "qcow2" {
+        return Ok(ImageInfo {
+            format,
+            virtual_size: super::raw::file_size(&file)?,
+            backing_file: None,
+            backing_format: None,
+        });
+    }
+    let q = Qcow2::open(file, &name, true, |_| Ok(None))?;
+    let h = q.header();
+    Ok(ImageInfo {
+        format,
+        virtual_size: h.size,
+        backing_file: h.backing_file.clone(),
+        backing_format: h.backing_format.clone(),
+    })
+}

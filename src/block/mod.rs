@@ -23,7 +23,7 @@ pub mod raw;
 use std::sync::Arc;
 
 pub use error::{BlockError, Result};
-pub use format::{ImageFormat, OpenOptions, open_image};
+pub use format::{ImageFormat, ImageInfo, OpenOptions, image_info, open_image, probe_format};
 
 /// How a range of a device is stored, for sparse-aware copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,32 +97,47 @@ pub fn check_range(offset: u64, len: u64, size: u64) -> Result<()> {
     }
 }
 
-/// Copy a whole device to `out`, reading only allocated ranges and seeking over zero
-/// runs (so a sparse destination stays sparse). Returns the bytes copied.
-pub fn copy_sparse(
-    dev: &dyn BlockDev,
-    out: &mut std::fs::File,
-    out_is_seekable: bool,
-) -> Result<u64> {
-    use std::io::{Seek, SeekFrom, Write};
-    const CHUNK: u64 = 2 << 20;
+/// Copy a whole device into a regular file, reading only allocated ranges and leaving
+/// holes for zero runs (so the copy stays sparse). Returns the bytes copied.
+pub fn copy_sparse(dev: &dyn BlockDev, out: &mut std::fs::File) -> Result<u64> {
+    use std::os::unix::fs::FileExt;
     let size = dev.size();
-    let mut buf = vec![0u8; CHUNK.min(size) as usize];
+    out.set_len(0)
+        .map_err(|e| BlockError::io("truncate output", e))?;
+    let mut buf = vec![0u8; COPY_CHUNK.min(size) as usize];
     let mut offset = 0;
-    let mut pending_hole = false;
     while offset < size {
         let (run, status) = dev.block_status(offset, (size - offset).min(1 << 30))?;
-        let run = run.max(1).min(size - offset);
-        if status == Allocation::Zero && out_is_seekable {
-            out.seek(SeekFrom::Current(run as i64))
-                .map_err(|e| BlockError::io("seek output", e))?;
-            pending_hole = true;
-            offset += run;
-            continue;
+        let run = run.clamp(1, size - offset);
+        if status == Allocation::Data {
+            let mut done = 0;
+            while done < run {
+                let n = COPY_CHUNK.min(run - done) as usize;
+                dev.read_at(&mut buf[..n], offset + done)?;
+                out.write_all_at(&buf[..n], offset + done)
+                    .map_err(|e| BlockError::io("write output", e))?;
+                done += n as u64;
+            }
         }
+        offset += run;
+    }
+    out.set_len(size)
+        .map_err(|e| BlockError::io("extend output", e))?;
+    Ok(size)
+}
+
+/// Copy a whole device to a stream (a pipe, standard output): zero runs are written as
+/// zeros without reading the device.
+pub fn copy_to_stream(dev: &dyn BlockDev, out: &mut dyn std::io::Write) -> Result<u64> {
+    let size = dev.size();
+    let mut buf = vec![0u8; COPY_CHUNK.min(size) as usize];
+    let mut offset = 0;
+    while offset < size {
+        let (run, status) = dev.block_status(offset, (size - offset).min(1 << 30))?;
+        let run = run.clamp(1, size - offset);
         let mut done = 0;
         while done < run {
-            let n = CHUNK.min(run - done) as usize;
+            let n = COPY_CHUNK.min(run - done) as usize;
             if status == Allocation::Zero {
                 buf[..n].fill(0);
             } else {
@@ -132,12 +147,10 @@ pub fn copy_sparse(
                 .map_err(|e| BlockError::io("write output", e))?;
             done += n as u64;
         }
-        pending_hole = false;
         offset += run;
-    }
-    if pending_hole {
-        out.set_len(size)
-            .map_err(|e| BlockError::io("extend output", e))?;
     }
     Ok(size)
 }
+
+/// Bytes moved per read in whole-device copies.
+const COPY_CHUNK: u64 = 2 << 20;

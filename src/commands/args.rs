@@ -115,6 +115,31 @@ impl Args {
         }
     }
 
+    /// An optional Bool argument.
+    pub fn opt_bool(&self, name: &str) -> Option<bool> {
+        match self.opt(name) {
+            Some(ArgValue::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// An optional String-like argument, as text.
+    pub fn opt_text(&self, name: &str) -> Option<String> {
+        match self.opt(name) {
+            Some(ArgValue::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            Some(ArgValue::OptBytes(Some(b))) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        }
+    }
+
+    /// An optional Int/Int64 argument.
+    pub fn opt_int(&self, name: &str) -> Option<i64> {
+        match self.opt(name) {
+            Some(ArgValue::Int(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
     /// An optional argument, if it was given.
     pub fn opt(&self, name: &str) -> Option<&ArgValue> {
         self.optional

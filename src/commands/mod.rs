@@ -9,6 +9,8 @@
 //! guestfish's messages → handler → [`output::print`] by declared return type.
 
 mod args;
+pub mod blockdev;
+pub mod disk;
 pub mod fish;
 pub mod help;
 pub mod output;
@@ -19,7 +21,7 @@ use std::io::Write;
 
 pub use args::{ArgValue, Args};
 pub use output::Value;
-pub use registry::{lookup, registry, suggest};
+pub use registry::{RFISH_EXTRAS, lookup, registry, suggest};
 pub use spec::{ArgKind, ArgSpec, Arity, CommandSpec, RetType};
 
 use crate::session::Session;

@@ -1,6 +1,6 @@
 //! The table of every command rfish knows, and name lookup.
 
-use super::{CommandSpec, fish, help};
+use super::{CommandSpec, blockdev, disk, fish, help};
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
 static COMMANDS: &[&CommandSpec] = &[
@@ -16,7 +16,35 @@ static COMMANDS: &[&CommandSpec] = &[
     &fish::TIME,
     &fish::UNSETENV,
     &fish::VERSION,
+    &disk::ADD_DRIVE,
+    &disk::ADD_RO,
+    &disk::ALLOC,
+    &disk::SPARSE,
+    &disk::DISK_CREATE,
+    &disk::DISK_FORMAT,
+    &disk::DISK_HAS_BACKING_FILE,
+    &disk::DISK_SNAPSHOT_LIST,
+    &disk::DISK_VIRTUAL_SIZE,
+    &blockdev::BLOCKDEV_FLUSHBUFS,
+    &blockdev::BLOCKDEV_GETBSZ,
+    &blockdev::BLOCKDEV_GETRO,
+    &blockdev::BLOCKDEV_GETSIZE64,
+    &blockdev::BLOCKDEV_GETSS,
+    &blockdev::BLOCKDEV_GETSZ,
+    &blockdev::BLOCKDEV_REREADPT,
+    &blockdev::BLOCKDEV_SETRO,
+    &blockdev::BLOCKDEV_SETRW,
+    &blockdev::DOWNLOAD,
+    &blockdev::LIST_DEVICES,
+    &blockdev::PREAD_DEVICE,
+    &blockdev::PWRITE_DEVICE,
+    &blockdev::UPLOAD,
+    &blockdev::ZERO_DEVICE,
 ];
+
+/// What rfish adds to guestfish: whole commands (`"name"`) and optional arguments
+/// (`"name optarg"`). Comparisons with guestfish leave these out; help marks them.
+pub static RFISH_EXTRAS: &[&str] = &["disk-snapshot-list", "add-drive overlay"];
 
 /// All commands.
 pub fn registry() -> &'static [&'static CommandSpec] {

@@ -135,6 +135,19 @@ fn strtoll(s: &[u8]) -> Option<(i64, &[u8], bool)> {
     Some((value, &s[i..], overflow))
 }
 
+/// guestfish's `parse_size` (fish/alloc.c): an unsigned size with `xstrtoull`'s suffixes;
+/// a leading minus is gnulib's error 4.
+pub fn parse_size(s: &[u8]) -> Result<u64, u32> {
+    let trimmed = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(&s[..0], |i| &s[i..]);
+    if trimmed.first() == Some(&b'-') {
+        return Err(4);
+    }
+    xstrtoll(s).and_then(|n| u64::try_from(n).map_err(|_| 1))
+}
+
 /// Parse a boolean word (libguestfs `guestfs_int_is_true`), case-insensitively.
 pub fn parse_bool(s: &str) -> Option<bool> {
     const TRUE: [&str; 6] = ["1", "true", "t", "yes", "y", "on"];
