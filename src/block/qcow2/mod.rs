@@ -61,6 +61,9 @@ pub struct Qcow2 {
     backing: Option<Device>,
     header: Header,
     state: Mutex<State>,
+    /// Test hook: abort the process after this many writes (see [`Qcow2::pwrite`]).
+    crash_after: Option<u64>,
+    writes: std::sync::atomic::AtomicU64,
 }
 
 /// Which metadata cache.
@@ -162,6 +165,10 @@ impl Qcow2 {
             backing,
             header,
             state: Mutex::new(state),
+            crash_after: std::env::var("RFISH_CRASH_AFTER_WRITES")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            writes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -241,8 +248,7 @@ impl Qcow2 {
 
     fn write_table(&self, st: &mut State, which: Which, offset: u64) -> Result<()> {
         if let Some(t) = Self::cache(st, which).get_mut(offset) {
-            self.file
-                .write_all_at(&t.data, offset)
+            self.pwrite(&t.data, offset)
                 .map_err(io("write qcow2 metadata"))?;
             t.dirty = false;
         }
@@ -660,21 +666,18 @@ impl Qcow2 {
             for c in used.clone().filter(|c| c / per == t) {
                 refcount::set(&mut data, self.header.refcount_order, (c % per) as usize, 1)?;
             }
-            self.file
-                .write_all_at(&data, at * cs)
+            self.pwrite(&data, at * cs)
                 .map_err(io("write refcount block"))?;
             table[t as usize] = at * cs;
         }
         let bytes: Vec<u8> = table.iter().flat_map(|e| e.to_be_bytes()).collect();
-        self.file
-            .write_all_at(&bytes, base * cs)
+        self.pwrite(&bytes, base * cs)
             .map_err(io("write refcount table"))?;
         self.sync()?;
         let mut field = [0u8; 12];
         field[..8].copy_from_slice(&(base * cs).to_be_bytes());
         field[8..].copy_from_slice(&(clusters as u32).to_be_bytes());
-        self.file
-            .write_all_at(&field, header::OFF_REFCOUNT_TABLE)
+        self.pwrite(&field, header::OFF_REFCOUNT_TABLE)
             .map_err(io("write qcow2 header"))?;
         self.sync()?;
         let old_offset = st.reftable_offset;
@@ -708,6 +711,21 @@ impl Qcow2 {
 
     // ----- write-back ------------------------------------------------------------------
 
+    /// Every write to the image file goes through here, so crash tests can stop the
+    /// process at any chosen write (`RFISH_CRASH_AFTER_WRITES=N` aborts before write N+1;
+    /// read once when the image is opened).
+    fn pwrite(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        if let Some(limit) = self.crash_after {
+            let n = self
+                .writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n >= limit {
+                std::process::abort();
+            }
+        }
+        self.file.write_all_at(buf, offset)
+    }
+
     fn sync(&self) -> Result<()> {
         self.file.sync_data().map_err(io("flush qcow2 image"))
     }
@@ -733,12 +751,11 @@ impl Qcow2 {
         if !st.reftable_dirty.is_empty() {
             self.sync()?;
             for &t in &st.reftable_dirty {
-                self.file
-                    .write_all_at(
-                        &st.reftable[t].to_be_bytes(),
-                        st.reftable_offset + t as u64 * 8,
-                    )
-                    .map_err(io("write refcount table"))?;
+                self.pwrite(
+                    &st.reftable[t].to_be_bytes(),
+                    st.reftable_offset + t as u64 * 8,
+                )
+                .map_err(io("write refcount table"))?;
             }
             st.reftable_dirty.clear();
             unsynced = true;
@@ -807,16 +824,14 @@ impl Qcow2 {
         if st.incompatible & INCOMPAT_DIRTY != 0 {
             repair::rebuild_refcounts(self, st)?;
             st.incompatible &= !INCOMPAT_DIRTY;
-            self.file
-                .write_all_at(&st.incompatible.to_be_bytes(), header::OFF_INCOMPAT)
+            self.pwrite(&st.incompatible.to_be_bytes(), header::OFF_INCOMPAT)
                 .map_err(io("write qcow2 header"))?;
             self.sync()?;
         }
         if self.header.version >= 3 && self.header.autoclear != 0 {
             // Bitmaps (and any unknown auto-clear feature) are not kept up to date by rfish:
             // the specification requires clearing their bits before the first write.
-            self.file
-                .write_all_at(&0u64.to_be_bytes(), header::OFF_AUTOCLEAR)
+            self.pwrite(&0u64.to_be_bytes(), header::OFF_AUTOCLEAR)
                 .map_err(io("write qcow2 header"))?;
             self.sync()?;
         }
@@ -878,8 +893,7 @@ impl Qcow2 {
                 if !copied {
                     self.l2_set(st, table, index, entry | l2::COPIED, bitmap)?;
                 }
-                self.file
-                    .write_all_at(data, host + within)
+                self.pwrite(data, host + within)
                     .map_err(io("write qcow2 data"))?;
                 st.data_written = true;
                 return Ok(());
@@ -892,9 +906,7 @@ impl Qcow2 {
         }
         buf[within as usize..within as usize + data.len()].copy_from_slice(data);
         let host = self.alloc(st, 1)?;
-        self.file
-            .write_all_at(&buf, host)
-            .map_err(io("write qcow2 data"))?;
+        self.pwrite(&buf, host).map_err(io("write qcow2 data"))?;
         st.data_written = true;
         let bitmap = self.header.extended_l2().then_some(l2::ALL_ALLOCATED);
         self.l2_set(st, table, index, host | l2::COPIED, bitmap)?;
