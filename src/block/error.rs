@@ -35,6 +35,13 @@ pub enum BlockError {
     },
     /// Another process holds the image (QEMU's image locking).
     Locked(String),
+    /// An error while opening one image file of a chain, naming the file.
+    InFile {
+        /// The image file.
+        file: String,
+        /// What went wrong in it.
+        source: Box<BlockError>,
+    },
 }
 
 impl BlockError {
@@ -43,6 +50,17 @@ impl BlockError {
         BlockError::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// Name the image file an open error came from (I/O and lock errors already do).
+    pub fn in_file(self, file: &str) -> BlockError {
+        match self {
+            e @ (BlockError::Io { .. } | BlockError::Locked(_) | BlockError::InFile { .. }) => e,
+            e => BlockError::InFile {
+                file: file.to_string(),
+                source: Box::new(e),
+            },
         }
     }
 
@@ -71,6 +89,7 @@ impl fmt::Display for BlockError {
                 "request of {len} bytes at offset {offset} is beyond the end of the device ({size} bytes)"
             ),
             BlockError::Locked(what) => write!(f, "{what}"),
+            BlockError::InFile { file, source } => write!(f, "{file}: {source}"),
         }
     }
 }
@@ -79,6 +98,7 @@ impl std::error::Error for BlockError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             BlockError::Io { source, .. } => Some(source),
+            BlockError::InFile { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }

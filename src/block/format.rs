@@ -78,16 +78,26 @@ pub fn open_image(path: &Path, opts: &OpenOptions) -> Result<Device> {
 
 fn open_chain(path: &Path, opts: &OpenOptions, seen: &mut Vec<PathBuf>) -> Result<Device> {
     let name = path.display().to_string();
+    open_one(path, &name, opts, seen).map_err(|e| e.in_file(&name))
+}
+
+fn open_one(
+    path: &Path,
+    name: &str,
+    opts: &OpenOptions,
+    seen: &mut Vec<PathBuf>,
+) -> Result<Device> {
+    let name = name.to_string();
     if seen.len() >= MAX_CHAIN {
         return Err(BlockError::Unsupported(format!(
-            "{name}: backing chain deeper than {MAX_CHAIN} images"
+            "backing chain deeper than {MAX_CHAIN} images"
         )));
     }
     let canonical = std::fs::canonicalize(path).map_err(|e| BlockError::io(name.clone(), e))?;
     if seen.contains(&canonical) {
         return Err(BlockError::corrupt(
             "backing chain",
-            format!("{name} is its own backing file (loop)"),
+            "the image is its own backing file (loop)".to_string(),
         ));
     }
     seen.push(canonical);
@@ -106,7 +116,7 @@ fn open_chain(path: &Path, opts: &OpenOptions, seen: &mut Vec<PathBuf>) -> Resul
             "raw" => ImageFormat::Raw,
             other => {
                 return Err(BlockError::Unsupported(format!(
-                    "{name}: image format '{other}' (rfish opens raw and qcow2; convert with 'qemu-img convert -O qcow2')"
+                    "image format '{other}' (rfish opens raw and qcow2; convert with 'qemu-img convert -O qcow2')"
                 )));
             }
         },
@@ -121,7 +131,7 @@ fn open_chain(path: &Path, opts: &OpenOptions, seen: &mut Vec<PathBuf>) -> Resul
                 };
                 if backing.starts_with("json:") || backing.contains("://") {
                     return Err(BlockError::Unsupported(format!(
-                        "{name}: backing file '{backing}' is not a local file"
+                        "backing file '{backing}' is not a local file"
                     )));
                 }
                 let format = h
@@ -135,7 +145,12 @@ fn open_chain(path: &Path, opts: &OpenOptions, seen: &mut Vec<PathBuf>) -> Resul
                     read_only: true,
                     lock: opts.lock,
                 };
-                open_chain(&backing_path, &backing_opts, seen).map(Some)
+                open_chain(&backing_path, &backing_opts, seen)
+                    .map(Some)
+                    .map_err(|e| BlockError::InFile {
+                        file: format!("{name}: backing file"),
+                        source: Box::new(e),
+                    })
             })?;
             Arc::new(q)
         }
@@ -169,7 +184,7 @@ pub fn image_info(path: &Path) -> Result<ImageInfo> {
             backing_format: None,
         });
     }
-    let q = Qcow2::open(file, &name, true, |_| Ok(None))?;
+    let q = Qcow2::open(file, &name, true, |_| Ok(None)).map_err(|e| e.in_file(&name))?;
     let h = q.header();
     Ok(ImageInfo {
         format,
