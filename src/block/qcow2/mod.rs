@@ -8,10 +8,16 @@
 //! [`BlockDev`].
 //!
 //! # Locking model
-//! One mutex guards all mutable state: the metadata caches, the in-memory refcount table,
-//! the allocation cursor and the list of clusters waiting to be freed. Every request holds
-//! it from lookup to the end of its data I/O, so requests are serialized; the backing
-//! device is only ever called with the lock held (downwards, never back up).
+//! - `state` (a mutex) guards all mutable metadata: the caches, the in-memory refcount
+//!   table, the allocation cursor and the clusters waiting to be freed. It is held only
+//!   for lookups and metadata changes.
+//! - `io` (a reader-writer lock) orders data I/O: reads hold it shared, so several
+//!   threads read (and decompress) in parallel; writes, zeroing and flush hold it
+//!   exclusively, so a read never sees a cluster being replaced or freed.
+//! - `decompressed` (a mutex) guards the small cache of decompressed clusters.
+//!
+//! Order: `io`, then `state`, then `decompressed`; the backing device's own locks are
+//! only ever taken below these (downwards), so there are no cycles.
 //!
 //! # Crash safety (../shared/design.md, invariant 4)
 //! Metadata changes stay in the caches until [`BlockDev::flush`] (or a dirty table is
@@ -35,9 +41,10 @@ mod repair;
 pub mod snapshot;
 
 use std::collections::BTreeSet;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use self::cache::TableCache;
 use self::header::{Header, INCOMPAT_CORRUPT, INCOMPAT_DIRTY};
@@ -61,6 +68,13 @@ pub struct Qcow2 {
     backing: Option<Device>,
     header: Header,
     state: Mutex<State>,
+    /// Readers share it, writers (and flush) hold it alone: reads do their data I/O and
+    /// decompression without `state`'s lock, in parallel, yet never see a cluster that a
+    /// concurrent write is replacing.
+    io: RwLock<()>,
+    /// Recently decompressed clusters by descriptor offset (small reads of a compressed
+    /// cluster decompress it once).
+    decompressed: Mutex<VecDeque<(u64, Arc<Vec<u8>>)>>,
     /// Test hook: abort the process after this many writes (see [`Qcow2::pwrite`]).
     crash_after: Option<u64>,
     writes: std::sync::atomic::AtomicU64,
@@ -93,8 +107,6 @@ struct State {
     /// First-write checks done.
     writable: bool,
     incompatible: u64,
-    /// The last decompressed cluster: (descriptor host offset, bytes).
-    decompressed: Option<(u64, Vec<u8>)>,
 }
 
 fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> BlockError {
@@ -156,7 +168,6 @@ impl Qcow2 {
             data_written: false,
             writable: false,
             incompatible: header.incompatible,
-            decompressed: None,
         };
         Ok(Qcow2 {
             file,
@@ -165,6 +176,8 @@ impl Qcow2 {
             backing,
             header,
             state: Mutex::new(state),
+            io: RwLock::new(()),
+            decompressed: Mutex::new(VecDeque::new()),
             crash_after: std::env::var("RFISH_CRASH_AFTER_WRITES")
                 .ok()
                 .and_then(|v| v.parse().ok()),
@@ -372,27 +385,47 @@ impl Qcow2 {
         Ok(())
     }
 
-    fn read_compressed(&self, st: &mut State, host: u64, len: u64) -> Result<Vec<u8>> {
-        if let Some((h, data)) = &st.decompressed
-            && *h == host
+    /// Decompressed clusters kept for small reads.
+    const DECOMPRESSED_KEPT: usize = 8;
+
+    fn read_compressed(&self, host: u64, len: u64, file_len: u64) -> Result<Arc<Vec<u8>>> {
         {
-            return Ok(data.clone());
+            let cache = self
+                .decompressed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, data)) = cache.iter().find(|(h, _)| *h == host) {
+                return Ok(Arc::clone(data));
+            }
         }
         let cs = self.cs();
         // A compressed cluster never needs more than a cluster plus a sector of input.
-        let len = len.min(cs + 512).min(st.file_len.saturating_sub(host));
+        let len = len.min(cs + 512).min(file_len.saturating_sub(host));
         let mut input = vec![0u8; len as usize];
         pread_zero_fill(&self.file, &mut input, host).map_err(io("read compressed cluster"))?;
         let mut out = vec![0u8; cs as usize];
         compress::decompress(self.header.compression, &input, &mut out)?;
-        st.decompressed = Some((host, out.clone()));
+        let out = Arc::new(out);
+        let mut cache = self
+            .decompressed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.push_front((host, Arc::clone(&out)));
+        cache.truncate(Self::DECOMPRESSED_KEPT);
         Ok(out)
+    }
+
+    fn forget_decompressed(&self) {
+        self.decompressed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Read `buf.len()` bytes at byte `within` of guest cluster `gc`, mapped by `m`.
     fn read_mapped(
         &self,
-        st: &mut State,
+        file_len: u64,
         gc: u64,
         m: Mapping,
         within: u64,
@@ -437,14 +470,16 @@ impl Qcow2 {
                 Ok(())
             }
             Mapping::Compressed { host, len } => {
-                let data = self.read_compressed(st, host, len)?;
+                let data = self.read_compressed(host, len, file_len)?;
                 buf.copy_from_slice(&data[within as usize..within as usize + buf.len()]);
                 Ok(())
             }
         }
     }
 
-    fn read_locked(&self, st: &mut State, buf: &mut [u8], offset: u64) -> Result<()> {
+    /// Read with the `io` lock held for reading: metadata lookups take `state` briefly,
+    /// data I/O and decompression run without it.
+    fn read_shared(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         let cs = self.cs();
         let len = buf.len() as u64;
         let mut done = 0u64;
@@ -452,43 +487,43 @@ impl Qcow2 {
             let pos = offset + done;
             let gc = pos / cs;
             let within = pos % cs;
-            let mut n = (cs - within).min(len - done);
-            let m = self.lookup(st, gc)?;
-            // Coalesce physically contiguous plain clusters into one read.
-            if let Mapping::Data {
-                host,
-                subclusters: None,
-                ..
-            } = m
-            {
-                let mut next = gc + 1;
-                while done + n < len {
-                    match self.lookup(st, next)? {
-                        Mapping::Data {
-                            host: h,
-                            subclusters: None,
-                            ..
-                        } if h == host + (next - gc) * cs => {
-                            n += cs.min(len - done - n);
-                            next += 1;
+            let (m, n, file_len) = {
+                let mut st = self.lock();
+                let m = self.lookup(&mut st, gc)?;
+                let mut n = (cs - within).min(len - done);
+                // Coalesce physically contiguous plain clusters into one read.
+                if let Mapping::Data {
+                    host,
+                    subclusters: None,
+                    ..
+                } = m
+                {
+                    let mut next = gc + 1;
+                    while done + n < len {
+                        match self.lookup(&mut st, next)? {
+                            Mapping::Data {
+                                host: h,
+                                subclusters: None,
+                                ..
+                            } if h == host + (next - gc) * cs => {
+                                n += cs.min(len - done - n);
+                                next += 1;
+                            }
+                            _ => break,
                         }
-                        _ => break,
                     }
                 }
-                pread_zero_fill(
-                    &self.file,
-                    &mut buf[done as usize..(done + n) as usize],
-                    host + within,
-                )
-                .map_err(io("read qcow2 data"))?;
-            } else {
-                self.read_mapped(
-                    st,
-                    gc,
-                    m,
-                    within,
-                    &mut buf[done as usize..(done + n) as usize],
-                )?;
+                (m, n, st.file_len)
+            };
+            let dst = &mut buf[done as usize..(done + n) as usize];
+            match m {
+                Mapping::Data {
+                    host,
+                    subclusters: None,
+                    ..
+                } => pread_zero_fill(&self.file, dst, host + within)
+                    .map_err(io("read qcow2 data"))?,
+                _ => self.read_mapped(file_len, gc, m, within, dst)?,
             }
             done += n;
         }
@@ -902,7 +937,7 @@ impl Qcow2 {
         // Copy on write into a fresh cluster.
         let mut buf = vec![0u8; cs as usize];
         if within != 0 || data.len() as u64 != cs {
-            self.read_mapped(st, gc, m, 0, &mut buf)?;
+            self.read_mapped(st.file_len, gc, m, 0, &mut buf)?;
         }
         buf[within as usize..within as usize + data.len()].copy_from_slice(data);
         let host = self.alloc(st, 1)?;
@@ -966,15 +1001,16 @@ impl BlockDev for Qcow2 {
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         check_range(offset, buf.len() as u64, self.size())?;
-        let mut st = self.lock();
-        self.read_locked(&mut st, buf, offset)
+        let _io = self.io.read().unwrap_or_else(PoisonError::into_inner);
+        self.read_shared(buf, offset)
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
         check_range(offset, buf.len() as u64, self.size())?;
+        let _io = self.io.write().unwrap_or_else(PoisonError::into_inner);
         let mut st = self.lock();
         self.prepare_write(&mut st)?;
-        st.decompressed = None;
+        self.forget_decompressed();
         let cs = self.cs();
         let mut done = 0u64;
         let len = buf.len() as u64;
@@ -993,15 +1029,17 @@ impl BlockDev for Qcow2 {
     }
 
     fn flush(&self) -> Result<()> {
+        let _io = self.io.write().unwrap_or_else(PoisonError::into_inner);
         let mut st = self.lock();
         self.flush_metadata(&mut st)
     }
 
     fn write_zeroes(&self, offset: u64, len: u64) -> Result<()> {
         check_range(offset, len, self.size())?;
+        let _io = self.io.write().unwrap_or_else(PoisonError::into_inner);
         let mut st = self.lock();
         self.prepare_write(&mut st)?;
-        st.decompressed = None;
+        self.forget_decompressed();
         let cs = self.cs();
         let end = offset + len;
         let mut pos = offset;
@@ -1088,6 +1126,5 @@ fn empty_state() -> State {
         data_written: false,
         writable: false,
         incompatible: 0,
-        decompressed: None,
     }
 }
