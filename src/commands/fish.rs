@@ -224,9 +224,9 @@ pub static LAUNCH: CommandSpec = CommandSpec {
     free_synopsis: "",
     ret: RetType::Err,
     shortdesc: "launch the backend",
-    longdesc: "Accepted for compatibility with guestfish scripts. rfish opens images itself \
-               and boots its appliance only when a command needs a running guest kernel, \
-               so there is nothing to wait for here.",
+    longdesc: "Open the drives added so far (rfish opens images itself, in milliseconds; \
+               its appliance boots only when a command needs a running guest kernel). \
+               Optional in rfish: commands that need the drives open them.",
     examples: &["run"],
     handler: launch,
 };
@@ -239,6 +239,8 @@ fn launch(ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
         ));
     }
     ctx.session.launched = true;
+    // Open the drives now, so a bad image is reported here as guestfish would.
+    ctx.session.open_drives("launch")?;
     Ok(Value::Unit)
 }
 

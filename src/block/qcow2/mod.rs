@@ -75,6 +75,8 @@ pub struct Qcow2 {
     /// Recently decompressed clusters by descriptor offset (small reads of a compressed
     /// cluster decompress it once).
     decompressed: Mutex<VecDeque<(u64, Arc<Vec<u8>>)>>,
+    /// The image file's physical length: bytes at or past it read as zeros.
+    phys_end: std::sync::atomic::AtomicU64,
     /// Test hook: abort the process after this many writes (see [`Qcow2::pwrite`]).
     crash_after: Option<u64>,
     writes: std::sync::atomic::AtomicU64,
@@ -182,6 +184,7 @@ impl Qcow2 {
                 .ok()
                 .and_then(|v| v.parse().ok()),
             writes: std::sync::atomic::AtomicU64::new(0),
+            phys_end: std::sync::atomic::AtomicU64::new(file_len),
         })
     }
 
@@ -758,7 +761,12 @@ impl Qcow2 {
                 std::process::abort();
             }
         }
-        self.file.write_all_at(buf, offset)
+        self.file.write_all_at(buf, offset)?;
+        self.phys_end.fetch_max(
+            offset + buf.len() as u64,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        Ok(())
     }
 
     fn sync(&self) -> Result<()> {
@@ -934,14 +942,27 @@ impl Qcow2 {
                 return Ok(());
             }
         }
-        // Copy on write into a fresh cluster.
-        let mut buf = vec![0u8; cs as usize];
-        if within != 0 || data.len() as u64 != cs {
-            self.read_mapped(st.file_len, gc, m, 0, &mut buf)?;
-        }
-        buf[within as usize..within as usize + data.len()].copy_from_slice(data);
         let host = self.alloc(st, 1)?;
-        self.pwrite(&buf, host).map_err(io("write qcow2 data"))?;
+        let reads_as_zero = match m {
+            Mapping::Zero { .. } => true,
+            Mapping::Unallocated => self.backing.is_none(),
+            _ => false,
+        };
+        let past_end = host >= self.phys_end.load(std::sync::atomic::Ordering::SeqCst);
+        if reads_as_zero && past_end {
+            // A fresh cluster past the file's end is a hole: only the new bytes need
+            // writing, the rest already reads as zeros.
+            self.pwrite(data, host + within)
+                .map_err(io("write qcow2 data"))?;
+        } else {
+            // Copy on write: the cluster's current contents with the new bytes.
+            let mut buf = vec![0u8; cs as usize];
+            if within != 0 || data.len() as u64 != cs {
+                self.read_mapped(st.file_len, gc, m, 0, &mut buf)?;
+            }
+            buf[within as usize..within as usize + data.len()].copy_from_slice(data);
+            self.pwrite(&buf, host).map_err(io("write qcow2 data"))?;
+        }
         st.data_written = true;
         let bitmap = self.header.extended_l2().then_some(l2::ALL_ALLOCATED);
         self.l2_set(st, table, index, host | l2::COPIED, bitmap)?;
