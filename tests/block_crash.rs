@@ -137,6 +137,27 @@ fn killing_rfish_mid_write_never_corrupts_the_image() {
     );
 }
 
+/// Run `script` on `img` with rfish told to stop before write `limit`; the image must
+/// pass `qemu-img check` (leaks allowed) and, if the run completed, without leaks.
+/// Returns whether it completed.
+fn stopped_run_is_consistent(dir: &Path, img: &Path, limit: u64, script: &str) -> bool {
+    let mut cmd = rfish();
+    cmd.current_dir(dir)
+        .env("RFISH_CRASH_AFTER_WRITES", limit.to_string())
+        .args(["-a"])
+        .arg(img);
+    let r = common::run_with_stdin(cmd, script);
+    let (code, text) = qemu::check(img);
+    assert!(
+        code == 0 || code == 3,
+        "stopped before write {limit}: corruption:\n{text}"
+    );
+    if r.status == 0 {
+        assert_eq!(code, 0, "a completed run leaks: {text}");
+    }
+    r.status == 0
+}
+
 /// Stop rfish at every single write of a workload in turn (the RFISH_CRASH_AFTER_WRITES
 /// hook aborts the process there): new L2 tables, new refcount blocks, refcount table
 /// growth, copy-on-write from a compressed backing file, zero clusters freeing data.
@@ -199,18 +220,7 @@ fn stopping_at_every_write_point_never_corrupts_the_image() {
             "qcow2",
             img.to_str().expect("utf-8"),
         ]);
-        let mut cmd = rfish();
-        cmd.env("RFISH_CRASH_AFTER_WRITES", limit.to_string())
-            .args(["-a"])
-            .arg(&img);
-        let r = common::run_with_stdin(cmd, &script);
-        let (code, text) = qemu::check(&img);
-        assert!(
-            code == 0 || code == 3,
-            "stopped before write {limit}: corruption:\n{text}"
-        );
-        if r.status == 0 {
-            assert_eq!(code, 0, "a completed run leaks: {text}");
+        if stopped_run_is_consistent(dir.path(), &img, limit, &script) {
             let model_path = dir.path().join("model.raw");
             std::fs::write(&model_path, &model).expect("write model");
             let (code, text) = qemu::compare(&model_path, "raw", &img, "qcow2");
@@ -242,18 +252,7 @@ fn stopping_during_refcount_table_growth_never_corrupts_the_image() {
             img.to_str().expect("utf-8"),
             "4M",
         ]);
-        let mut cmd = rfish();
-        cmd.current_dir(dir.path())
-            .env("RFISH_CRASH_AFTER_WRITES", limit.to_string())
-            .args(["-a", "grow.qcow2"]);
-        let r = common::run_with_stdin(cmd, "upload in.bin /dev/sda\n");
-        let (code, text) = qemu::check(&img);
-        assert!(
-            code == 0 || code == 3,
-            "stopped before write {limit}: corruption:\n{text}"
-        );
-        if r.status == 0 {
-            assert_eq!(code, 0, "a completed run leaks: {text}");
+        if stopped_run_is_consistent(dir.path(), &img, limit, "upload in.bin /dev/sda\n") {
             let bytes = qemu::to_raw_bytes(&img, dir.path());
             assert!(bytes[..data.len()] == data[..] && bytes[data.len()..].iter().all(|&b| b == 0));
             let info = qemu_img(&["info", "--output=json", img.to_str().expect("utf-8")]);

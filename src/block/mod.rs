@@ -55,15 +55,7 @@ pub trait BlockDev: Send + Sync {
     /// Make `len` bytes at `offset` read as zeros, releasing storage where the format can.
     fn write_zeroes(&self, offset: u64, len: u64) -> Result<()> {
         check_range(offset, len, self.size())?;
-        const CHUNK: u64 = 1 << 20;
-        let zeros = vec![0u8; CHUNK.min(len) as usize];
-        let mut done = 0;
-        while done < len {
-            let n = CHUNK.min(len - done);
-            self.write_at(&zeros[..n as usize], offset + done)?;
-            done += n;
-        }
-        Ok(())
+        write_zero_bytes(self, offset, len)
     }
 
     /// Tell the device `len` bytes at `offset` are no longer needed. rfish's devices
@@ -88,6 +80,20 @@ pub trait BlockDev: Send + Sync {
 
 /// A shared handle on a device.
 pub type Device = Arc<dyn BlockDev>;
+
+/// Zero a range by writing zero bytes, a megabyte at a time (for devices that cannot
+/// release storage).
+pub fn write_zero_bytes<D: BlockDev + ?Sized>(dev: &D, offset: u64, len: u64) -> Result<()> {
+    const CHUNK: u64 = 1 << 20;
+    let zeros = vec![0u8; CHUNK.min(len) as usize];
+    let mut done = 0;
+    while done < len {
+        let n = CHUNK.min(len - done);
+        dev.write_at(&zeros[..n as usize], offset + done)?;
+        done += n;
+    }
+    Ok(())
+}
 
 /// The error for a request that does not lie within a device of `size` bytes.
 pub fn check_range(offset: u64, len: u64, size: u64) -> Result<()> {

@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use nix::fcntl::{FallocateFlags, fallocate};
 use nix::unistd::{Whence, lseek};
 
-use super::{Allocation, BlockDev, BlockError, Result, check_range};
+use super::{Allocation, BlockDev, BlockError, Result, check_range, write_zero_bytes};
 
 /// A raw image file or block device.
 #[derive(Debug)]
@@ -118,15 +118,7 @@ impl BlockDev for RawFile {
             return Ok(());
         }
         // Block devices and filesystems without hole punching: write the zeros.
-        const CHUNK: u64 = 1 << 20;
-        let zeros = vec![0u8; CHUNK.min(len) as usize];
-        let mut done = 0;
-        while done < len {
-            let n = CHUNK.min(len - done);
-            self.write_at(&zeros[..n as usize], offset + done)?;
-            done += n;
-        }
-        Ok(())
+        write_zero_bytes(self, offset, len)
     }
 
     fn block_status(&self, offset: u64, len: u64) -> Result<(u64, Allocation)> {

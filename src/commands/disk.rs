@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use super::fish::free as fish;
 use super::output::Field;
 use super::spec::{ArgKind, Arity, CommandSpec, RetType, arg};
 use super::{Args, CmdError, Ctx, Value};
@@ -176,32 +177,6 @@ pub static SPARSE: CommandSpec = fish(
     &["sparse new.img 10G"],
     sparse,
 );
-
-const fn fish(
-    name: &'static str,
-    aliases: &'static [&'static str],
-    free_synopsis: &'static str,
-    shortdesc: &'static str,
-    longdesc: &'static str,
-    examples: &'static [&'static str],
-    handler: super::spec::Handler,
-) -> CommandSpec {
-    CommandSpec {
-        arity: Arity::Free,
-        free_synopsis,
-        ..api(
-            name,
-            aliases,
-            &[],
-            &[],
-            RetType::Err,
-            shortdesc,
-            longdesc,
-            examples,
-            handler,
-        )
-    }
-}
 
 fn alloc(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     alloc_or_sparse(
@@ -420,14 +395,7 @@ fn disk_create(_ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
 fn preallocate(file: File, path: &str) -> Result<(), BlockError> {
     use crate::block::BlockDev;
     let q = Qcow2::open(file, path, false, |_| Ok(None))?;
-    let zeros = vec![0u8; 1 << 20];
-    let size = q.size();
-    let mut at = 0;
-    while at < size {
-        let n = (size - at).min(zeros.len() as u64);
-        q.write_at(&zeros[..n as usize], at)?;
-        at += n;
-    }
+    crate::block::write_zero_bytes(&q, 0, q.size())?;
     q.flush()
 }
 

@@ -9,7 +9,7 @@ use super::spec::{Arity, CommandSpec, RetType};
 use super::{Args, CmdError, Ctx, Value};
 
 /// A fish command with free arity.
-const fn free(
+pub(crate) const fn free(
     name: &'static str,
     aliases: &'static [&'static str],
     free_synopsis: &'static str,
