@@ -529,3 +529,57 @@ fn rfish_reads_raw_when_told_even_if_the_bytes_say_qcow2() {
     assert_eq!(dev.format_name(), "raw");
     assert_eq!(dev.size(), std::fs::metadata(&img).expect("stat").len());
 }
+
+#[test]
+fn threads_sharing_one_image_see_a_consistent_disk() {
+    let dir = tmp();
+    let img = dir.path().join("mt.qcow2");
+    let base = dir.path().join("base.raw");
+    qemu::islands_raw(&base, 8 << 20, 21);
+    qemu_img(&[
+        "create",
+        "-f",
+        "qcow2",
+        "-o",
+        "cluster_size=4096",
+        "-b",
+        "base.raw",
+        "-F",
+        "raw",
+        p(&img),
+    ]);
+    let mut model = std::fs::read(&base).expect("read base");
+    let dev = open(&img, false);
+    // Four writers on disjoint stripes and four readers checking untouched bytes.
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let dev = dev.clone();
+            s.spawn(move || {
+                for i in 0..200u64 {
+                    let at = (i * 4 + t) * 10_000;
+                    dev.write_at(&qemu::pattern(5000, at), at).expect("write");
+                }
+            });
+        }
+        for _ in 0..4 {
+            let dev = dev.clone();
+            let base = &model;
+            s.spawn(move || {
+                let mut buf = vec![0u8; 4000];
+                for i in 0..200u64 {
+                    // Bytes 5000..9000 of every 10 000 are never written.
+                    let at = i * 10_000 + 5000;
+                    dev.read_at(&mut buf, at).expect("read");
+                    assert!(buf == base[at as usize..at as usize + 4000], "read at {at}");
+                }
+            });
+        }
+    });
+    dev.flush().expect("flush");
+    drop(dev);
+    for n in 0..800u64 {
+        let at = n * 10_000;
+        model[at as usize..at as usize + 5000].copy_from_slice(&qemu::pattern(5000, at));
+    }
+    verify(&img, &model, dir.path(), "threads");
+}
