@@ -66,7 +66,13 @@ fn device_commands_match_guestfish_output_and_resulting_images() {
         -blockdev-getsize64 /dev/sda1\n\
         -upload /nonexistent /dev/sda\n\
         blockdev-flushbufs /dev/sdb\n\
-        download /dev/sdb out.raw\n";
+        download /dev/sdb out.raw\n\
+        upload -<<END /dev/sda\n\
+        here is a document\n\
+        END\n\
+        pread-device /dev/sda 24 0\n";
+    // (Here-documents come last: rfish counts their lines in later FILE:LINE prefixes,
+    // guestfish does not.)
     let args = ["-a", "a.raw", "--format=qcow2", "-a", "b.qcow2"];
     gf.current_dir(dirs[0].path()).args(args);
     let want = run_with_stdin(gf, script);
