@@ -159,7 +159,12 @@ impl Session {
 
 /// Open one drive as its spec says.
 fn open_drive(spec: &DriveSpec) -> Result<Device, block::BlockError> {
-    let format = spec.format.as_deref().map(ImageFormat::parse).transpose()?;
+    let format = spec
+        .format
+        .as_deref()
+        .map(ImageFormat::parse)
+        .transpose()
+        .map_err(|e| e.in_file(&spec.path))?;
     let read_only = spec.read_only || spec.overlay;
     let dev = block::open_image(
         Path::new(&spec.path),
