@@ -14,6 +14,7 @@ pub mod colour;
 pub mod commands;
 pub mod hostenv;
 pub mod parse;
+pub mod part;
 pub mod session;
 pub mod shell;
 

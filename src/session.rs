@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use crate::block::{self, Device, ImageFormat, OpenOptions};
+use crate::part::{PartKind, Window, canonical_name, drive_name, parse_device_name, read_table};
+use std::sync::Arc;
 use crate::commands::CmdError;
 
 /// A drive named with `-a` (opened by the block layer once it exists).
@@ -24,8 +26,18 @@ pub struct OpenDrive {
     pub name: String,
     /// The device.
     pub dev: Device,
-    /// `blockdev-setro` was applied.
-    pub set_ro: bool,
+}
+
+/// A device a command argument names: a drive or a partition of one.
+pub struct DevRef {
+    /// The canonical name (`/dev/sda1` for `/dev/vda1`).
+    pub name: String,
+    /// The drive's index.
+    pub drive: usize,
+    /// The device (a window onto the drive for a partition).
+    pub dev: Device,
+    /// Writes are refused (opened read-only, or `blockdev-setro`).
+    pub read_only: bool,
 }
 
 impl std::fmt::Debug for OpenDrive {
@@ -34,38 +46,8 @@ impl std::fmt::Debug for OpenDrive {
             .field("name", &self.name)
             .field("format", &self.dev.format_name())
             .field("size", &self.dev.size())
-            .field("set_ro", &self.set_ro)
             .finish()
     }
-}
-
-/// guestfish's device name for the drive at `index`: sda..sdz, sdaa, sdab, ...
-pub fn drive_name(index: usize) -> String {
-    let mut letters = Vec::new();
-    let mut n = index + 1;
-    while n > 0 {
-        n -= 1;
-        letters.push(b'a' + (n % 26) as u8);
-        n /= 26;
-    }
-    letters.reverse();
-    format!("/dev/sd{}", String::from_utf8_lossy(&letters))
-}
-
-/// The drive index a whole-device name refers to, accepting the guest-side spellings
-/// `/dev/vdX`, `/dev/hdX` and `/dev/xvdX` as guestfish does.
-pub fn drive_index(name: &str) -> Option<usize> {
-    let letters = ["/dev/sd", "/dev/vd", "/dev/hd", "/dev/xvd"]
-        .iter()
-        .find_map(|p| name.strip_prefix(p))?;
-    if letters.is_empty() || !letters.bytes().all(|b| b.is_ascii_lowercase()) {
-        return None;
-    }
-    let mut n = 0usize;
-    for b in letters.bytes() {
-        n = n.checked_mul(26)?.checked_add(usize::from(b - b'a') + 1)?;
-    }
-    Some(n - 1)
 }
 
 /// Where the line being run came from, for `FILE:LINE:` error prefixes.
@@ -94,6 +76,8 @@ pub struct Session {
     pub launched: bool,
     /// The drives opened so far, in the order added (opened at launch or first use).
     pub open_drives: Vec<OpenDrive>,
+    /// Devices `blockdev-setro` was applied to (canonical names).
+    pub read_only_devices: std::collections::BTreeSet<String>,
     /// `quit`/`exit`/`q` was run.
     pub quit: bool,
     /// Commands issued so far (guestfish's `command_num`: the first unknown command gets a
@@ -116,22 +100,40 @@ impl Session {
             self.open_drives.push(OpenDrive {
                 name: drive_name(index),
                 dev,
-                set_ro: false,
             });
         }
         Ok(())
     }
 
-    /// The opened drive a whole-device argument names, with guestfish's error otherwise.
-    pub fn drive(&mut self, func: &str, name: &str) -> Result<&mut OpenDrive, CmdError> {
+    /// The device an argument names — a drive or a partition — with guestfish's errors
+    /// (`FUNC_stub: NAME: No such file or directory` for what does not exist).
+    pub fn device(&mut self, func: &str, name: &str) -> Result<DevRef, CmdError> {
         self.open_drives(func)?;
-        match drive_index(name).and_then(|i| self.open_drives.get_mut(i)) {
-            Some(d) => Ok(d),
-            None => Err(CmdError::api(
-                func,
-                format!("{func}_stub: {name}: No such file or directory"),
-            )),
-        }
+        let missing = || CmdError::api(func, format!("{func}_stub: {name}: No such file or directory"));
+        let parsed = parse_device_name(name).ok_or_else(missing)?;
+        let drive = self.open_drives.get(parsed.drive).ok_or_else(missing)?;
+        let canonical = canonical_name(parsed);
+        let dev = match parsed.partition {
+            None => drive.dev.clone(),
+            Some(num) => {
+                let table = read_table(drive.dev.as_ref())
+                    .map_err(|e| CmdError::api(func, format!("{}: {e}", drive.name)))?;
+                let part = table.as_ref().and_then(|t| t.get(num)).ok_or_else(missing)?;
+                // Linux exposes an extended partition as its first 1 KiB only.
+                let len = if part.kind == PartKind::Extended { part.size.min(1024) } else { part.size };
+                let window = Window::new(drive.dev.clone(), part.start, len).ok_or_else(missing)?;
+                Arc::new(window)
+            }
+        };
+        let read_only = dev.is_read_only()
+            || self.read_only_devices.contains(&canonical)
+            || self.read_only_devices.contains(&drive.name);
+        Ok(DevRef {
+            name: canonical,
+            drive: parsed.drive,
+            dev,
+            read_only,
+        })
     }
 
     /// Flush every opened drive (write back metadata, make data durable).
@@ -179,26 +181,4 @@ fn open_drive(spec: &DriveSpec) -> Result<Device, block::BlockError> {
     } else {
         dev
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn drive_names_follow_linux_after_sdz() {
-        assert_eq!(drive_name(0), "/dev/sda");
-        assert_eq!(drive_name(25), "/dev/sdz");
-        assert_eq!(drive_name(26), "/dev/sdaa");
-        assert_eq!(drive_name(27), "/dev/sdab");
-        assert_eq!(drive_name(26 + 26 * 26), "/dev/sdaaa");
-        for i in [0, 1, 25, 26, 27, 700, 702, 5000] {
-            assert_eq!(drive_index(&drive_name(i)), Some(i));
-        }
-        assert_eq!(drive_index("/dev/vdb"), Some(1));
-        assert_eq!(drive_index("/dev/xvdc"), Some(2));
-        assert_eq!(drive_index("/dev/sda1"), None);
-        assert_eq!(drive_index("/dev/sd"), None);
-        assert_eq!(drive_index("sda"), None);
-    }
 }

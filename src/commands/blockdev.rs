@@ -9,7 +9,7 @@ use std::io::Read;
 use super::spec::{ArgKind, ArgSpec, Arity, CommandSpec, RetType, arg};
 use super::{Args, CmdError, Ctx, Value};
 use crate::block::{Allocation, BlockError, copy_sparse, copy_to_stream};
-use crate::session::OpenDrive;
+use crate::session::DevRef;
 
 /// guestfish's protocol limit on one message (GUESTFS_MESSAGE_MAX), which bounds
 /// pread-device.
@@ -44,18 +44,18 @@ fn func(name: &str) -> String {
     name.replace('-', "_")
 }
 
-/// The drive named by argument 0, opened.
-fn drive<'s>(ctx: &'s mut Ctx<'_>, cmd: &str, args: &Args) -> Result<&'s mut OpenDrive, CmdError> {
+/// The device named by argument 0, opened.
+fn drive(ctx: &mut Ctx<'_>, cmd: &str, args: &Args) -> Result<DevRef, CmdError> {
     let name = args.text(0);
-    ctx.session.drive(&func(cmd), &name)
+    ctx.session.device(&func(cmd), &name)
 }
 
 fn dev_error(cmd: &str, dev: &str, e: BlockError) -> CmdError {
     CmdError::api(&func(cmd), format!("{dev}: {e}"))
 }
 
-fn writable<'d>(cmd: &str, d: &'d OpenDrive) -> Result<&'d OpenDrive, CmdError> {
-    if d.set_ro || d.dev.is_read_only() {
+fn writable(cmd: &str, d: DevRef) -> Result<DevRef, CmdError> {
+    if d.read_only {
         return Err(dev_error(cmd, &d.name, BlockError::ReadOnly));
     }
     Ok(d)
@@ -159,7 +159,7 @@ pub static BLOCKDEV_GETRO: CommandSpec = CommandSpec {
      writable.",
         |ctx, args| {
             let d = drive(ctx, "blockdev-getro", args)?;
-            Ok(Value::Bool(d.set_ro || d.dev.is_read_only()))
+            Ok(Value::Bool(d.read_only))
         },
     )
 };
@@ -173,7 +173,8 @@ pub static BLOCKDEV_SETRO: CommandSpec = CommandSpec {
         "set block device to read-only",
         "Refuse writes to the device from now on (until blockdev-setrw).",
         |ctx, args| {
-            drive(ctx, "blockdev-setro", args)?.set_ro = true;
+            let name = drive(ctx, "blockdev-setro", args)?.name;
+            ctx.session.read_only_devices.insert(name);
             Ok(Value::Unit)
         },
     )
@@ -188,7 +189,8 @@ pub static BLOCKDEV_SETRW: CommandSpec = CommandSpec {
         "set block device to read-write",
         "Undo blockdev-setro. A drive added read-only stays read-only.",
         |ctx, args| {
-            drive(ctx, "blockdev-setrw", args)?.set_ro = false;
+            let name = drive(ctx, "blockdev-setrw", args)?.name;
+            ctx.session.read_only_devices.remove(&name);
             Ok(Value::Unit)
         },
     )
@@ -370,7 +372,7 @@ fn download(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
         return Err(not_a_device("download", &remote));
     }
     let to_stdout = local == "/dev/stdout";
-    let dev = ctx.session.drive("download", &remote)?.dev.clone();
+    let dev = ctx.session.device("download", &remote)?.dev;
     let fail = |e| dev_error("download", &remote, e);
     if to_stdout {
         copy_to_stream(dev.as_ref(), ctx.out).map_err(fail)?;
@@ -414,7 +416,7 @@ fn upload(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     if !remote.starts_with("/dev/") {
         return Err(not_a_device("upload", &remote));
     }
-    let d = ctx.session.drive("upload", &remote)?;
+    let d = ctx.session.device("upload", &remote)?;
     let d = writable("upload", d)?;
     let fail = |e| dev_error("upload", &remote, e);
     let size = d.dev.size();
