@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use crate::block::{self, Device, ImageFormat, OpenOptions};
+use crate::commands::CmdError;
 use crate::part::{PartKind, Window, canonical_name, drive_name, parse_device_name, read_table};
 use std::sync::Arc;
-use crate::commands::CmdError;
 
 /// A drive named with `-a` (opened by the block layer once it exists).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +109,12 @@ impl Session {
     /// (`FUNC_stub: NAME: No such file or directory` for what does not exist).
     pub fn device(&mut self, func: &str, name: &str) -> Result<DevRef, CmdError> {
         self.open_drives(func)?;
-        let missing = || CmdError::api(func, format!("{func}_stub: {name}: No such file or directory"));
+        let missing = || {
+            CmdError::api(
+                func,
+                format!("{func}_stub: {name}: No such file or directory"),
+            )
+        };
         let parsed = parse_device_name(name).ok_or_else(missing)?;
         let drive = self.open_drives.get(parsed.drive).ok_or_else(missing)?;
         let canonical = canonical_name(parsed);
@@ -118,9 +123,16 @@ impl Session {
             Some(num) => {
                 let table = read_table(drive.dev.as_ref())
                     .map_err(|e| CmdError::api(func, format!("{}: {e}", drive.name)))?;
-                let part = table.as_ref().and_then(|t| t.get(num)).ok_or_else(missing)?;
+                let part = table
+                    .as_ref()
+                    .and_then(|t| t.get(num))
+                    .ok_or_else(missing)?;
                 // Linux exposes an extended partition as its first 1 KiB only.
-                let len = if part.kind == PartKind::Extended { part.size.min(1024) } else { part.size };
+                let len = if part.kind == PartKind::Extended {
+                    part.size.min(1024)
+                } else {
+                    part.size
+                };
                 let window = Window::new(drive.dev.clone(), part.start, len).ok_or_else(missing)?;
                 Arc::new(window)
             }

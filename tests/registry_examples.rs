@@ -7,13 +7,40 @@ use common::qemu::qemu_img;
 use common::{rfish, run_with_stdin};
 use rfish::commands::registry;
 
-/// The files examples name: disk.img (raw, added as /dev/sda), disk.qcow2 (/dev/sdb),
-/// base.qcow2 and disk.raw.
+/// The files examples name: disk.img (raw, MBR-partitioned, added as /dev/sda),
+/// disk.qcow2 (GPT-partitioned, /dev/sdb), base.qcow2 and disk.raw.
 fn example_dir() -> tempfile::TempDir {
+    static TEMPLATE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let template = TEMPLATE.get_or_init(build_examples);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(template.path()).expect("read template") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy fixture");
+    }
+    dir
+}
+
+fn build_examples() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let at = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
     qemu_img(&["create", "-f", "raw", &at("disk.img"), "16M"]);
-    qemu_img(&["create", "-f", "qcow2", &at("disk.qcow2"), "16M"]);
+    qemu_img(&["create", "-f", "raw", &at("gpt.raw"), "16M"]);
+    for (img, table) in [
+        (
+            "disk.img",
+            "label: dos\nstart=2048, size=8192, type=83, bootable\nstart=10240, type=8e\n",
+        ),
+        (
+            "gpt.raw",
+            "label: gpt\nstart=2048, size=8192, name=\"boot\"\nstart=10240\n",
+        ),
+    ] {
+        let mut cmd = std::process::Command::new("sfdisk");
+        cmd.arg("-q").arg(at(img));
+        let r = run_with_stdin(cmd, table);
+        assert_eq!(r.status, 0, "sfdisk: {}", r.stderr);
+    }
+    qemu_img(&["convert", "-O", "qcow2", &at("gpt.raw"), &at("disk.qcow2")]);
     qemu_img(&["create", "-f", "qcow2", &at("base.qcow2"), "16M"]);
     std::fs::write(dir.path().join("disk.raw"), vec![7u8; 1 << 20]).expect("disk.raw");
     dir

@@ -14,6 +14,7 @@ pub mod disk;
 pub mod fish;
 pub mod help;
 pub mod output;
+pub mod part;
 mod registry;
 pub mod spec;
 

@@ -43,6 +43,7 @@ pub enum Field {
 pub fn print(out: &mut dyn Write, ret: RetType, value: &Value) -> io::Result<()> {
     match (ret, value) {
         (_, Value::Unit) | (RetType::Err, _) => Ok(()),
+        (RetType::IntHex, Value::Int(n)) => writeln!(out, "0x{n:x}"),
         (_, Value::Int(n)) => writeln!(out, "{n}"),
         (_, Value::Bool(b)) => writeln!(out, "{}", if *b { "true" } else { "false" }),
         (_, Value::String(s)) => {

@@ -1,6 +1,6 @@
 //! The table of every command rfish knows, and name lookup.
 
-use super::{CommandSpec, blockdev, disk, fish, help};
+use super::{CommandSpec, blockdev, disk, fish, help, part};
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
 static COMMANDS: &[&CommandSpec] = &[
@@ -40,6 +40,22 @@ static COMMANDS: &[&CommandSpec] = &[
     &blockdev::PWRITE_DEVICE,
     &blockdev::UPLOAD,
     &blockdev::ZERO_DEVICE,
+    &part::CANONICAL_DEVICE_NAME,
+    &part::DEVICE_INDEX,
+    &part::IS_WHOLE_DEVICE,
+    &part::LIST_PARTITIONS,
+    &part::PART_GET_BOOTABLE,
+    &part::PART_GET_DISK_GUID,
+    &part::PART_GET_GPT_ATTRIBUTES,
+    &part::PART_GET_GPT_GUID,
+    &part::PART_GET_GPT_TYPE,
+    &part::PART_GET_MBR_ID,
+    &part::PART_GET_MBR_PART_TYPE,
+    &part::PART_GET_NAME,
+    &part::PART_GET_PARTTYPE,
+    &part::PART_LIST,
+    &part::PART_TO_DEV,
+    &part::PART_TO_PARTNUM,
 ];
 
 /// What rfish adds to guestfish: whole commands (`"name"`) and optional arguments

@@ -64,6 +64,8 @@ pub enum RetType {
     Int,
     /// `%" PRIi64 "`.
     Int64,
+    /// An integer guestfish prints in hexadecimal (`0x83`).
+    IntHex,
     /// `true` / `false`.
     Bool,
     /// The string plus a newline.

@@ -53,7 +53,9 @@ fn check_header(dev: &dyn BlockDev, lb: u64, lba: u64) -> std::result::Result<()
     let count = le32(&h, 80);
     let entry_size = le32(&h, 84);
     if entry_size != 128 {
-        return Err(format!("partition entry size {entry_size} (rfish reads 128)"));
+        return Err(format!(
+            "partition entry size {entry_size} (rfish reads 128)"
+        ));
     }
     if count > MAX_ENTRIES {
         return Err(format!("{count} partition entries (at most {MAX_ENTRIES})"));
@@ -64,10 +66,13 @@ fn check_header(dev: &dyn BlockDev, lb: u64, lba: u64) -> std::result::Result<()
         .and_then(|s| s.checked_add(array_len))
         .filter(|&e| e <= size);
     if array_end.is_none() || entries_lba < 2 {
-        return Err(format!("the partition entries (LBA {entries_lba}) lie outside the disk"));
+        return Err(format!(
+            "the partition entries (LBA {entries_lba}) lie outside the disk"
+        ));
     }
     let mut array = vec![0u8; array_len as usize];
-    dev.read_at(&mut array, entries_lba * lb).map_err(|e| e.to_string())?;
+    dev.read_at(&mut array, entries_lba * lb)
+        .map_err(|e| e.to_string())?;
     if CRC32.checksum(&array) as u64 != le32(&h, 88) {
         return Err("partition entry array CRC mismatch".into());
     }
@@ -126,7 +131,12 @@ pub fn read(dev: &dyn BlockDev) -> Result<Option<PartTable>> {
                 mbr_id: None,
                 bootable: false,
                 gpt: Some(GptInfo {
-                    type_guid: p.part_type_guid.guid.as_hyphenated().to_string().to_uppercase(),
+                    type_guid: p
+                        .part_type_guid
+                        .guid
+                        .as_hyphenated()
+                        .to_string()
+                        .to_uppercase(),
                     guid: p.part_guid.as_hyphenated().to_string().to_uppercase(),
                     name: p.name.clone(),
                     attributes: p.flags,

@@ -66,7 +66,10 @@ impl Write for DevCursor<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let size = self.dev.size();
         if self.pos >= size && !buf.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "write past the end of the device"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "write past the end of the device",
+            ));
         }
         let n = (buf.len() as u64).min(size - self.pos) as usize;
         self.dev.write_at(&buf[..n], self.pos).map_err(to_io)?;
@@ -88,7 +91,10 @@ impl Seek for DevCursor<'_> {
             SeekFrom::Current(d) => i128::from(self.pos) + i128::from(d),
         };
         if target < 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start",
+            ));
         }
         self.pos = u64::try_from(target).unwrap_or(u64::MAX);
         Ok(self.pos)

@@ -40,25 +40,36 @@ fn check_chain(dev: &dyn BlockDev, ext_start: u64, ext_len: u64) -> Result<()> {
     let mut sector = [0u8; 512];
     loop {
         if rel >= ext_len {
-            return Err(bad(format!("an EBR at sector {} lies outside the extended partition", ext_start + rel)));
+            return Err(bad(format!(
+                "an EBR at sector {} lies outside the extended partition",
+                ext_start + rel
+            )));
         }
         dev.read_at(&mut sector, (ext_start + rel) * 512)?;
         if !has_signature(&sector) {
             if rel == 0 {
                 return Ok(()); // an empty extended partition needs no EBR
             }
-            return Err(bad(format!("the EBR at sector {} has no signature", ext_start + rel)));
+            return Err(bad(format!(
+                "the EBR at sector {} has no signature",
+                ext_start + rel
+            )));
         }
         count += 1;
         if count > MAX_LOGICAL {
-            return Err(bad(format!("more than {MAX_LOGICAL} logical partitions (an EBR loop?)")));
+            return Err(bad(format!(
+                "more than {MAX_LOGICAL} logical partitions (an EBR loop?)"
+            )));
         }
         let next = le32(&sector, 446 + 16 + 8);
         if next == 0 {
             return Ok(());
         }
         if next <= rel {
-            return Err(bad(format!("the EBR chain goes backwards at sector {} (a loop)", ext_start + rel)));
+            return Err(bad(format!(
+                "the EBR chain goes backwards at sector {} (a loop)",
+                ext_start + rel
+            )));
         }
         rel = next;
     }
@@ -81,14 +92,18 @@ pub fn read(dev: &dyn BlockDev) -> Result<Option<PartTable>> {
             check_chain(dev, le32(e, 8), le32(e, 12))?;
         }
     }
-    let mbr = mbrman::MBR::read_from(&mut DevCursor::new(dev), 512)
-        .map_err(|e| bad(format!("{e}")))?;
+    let mbr =
+        mbrman::MBR::read_from(&mut DevCursor::new(dev), 512).map_err(|e| bad(format!("{e}")))?;
     let mut parts = Vec::new();
     for (i, e) in mbr.header.iter() {
         if e.is_unused() {
             continue;
         }
-        let kind = if is_extended(e.sys) { PartKind::Extended } else { PartKind::Primary };
+        let kind = if is_extended(e.sys) {
+            PartKind::Extended
+        } else {
+            PartKind::Primary
+        };
         parts.push(PartEntry::mbr(i as u32, e, kind));
     }
     let mut num = 5;
@@ -99,7 +114,16 @@ pub fn read(dev: &dyn BlockDev) -> Result<Option<PartTable>> {
         parts.push(PartEntry::mbr(num, &l.partition, PartKind::Logical));
         num += 1;
     }
+    let extended = parts.iter().find(|p| p.kind == PartKind::Extended).cloned();
     for p in &parts {
+        if let (PartKind::Logical, Some(ext)) = (p.kind, &extended)
+            && (p.start < ext.start || p.start + p.size > ext.start + ext.size)
+        {
+            return Err(bad(format!(
+                "logical partition {} lies outside the extended partition",
+                p.num
+            )));
+        }
         if p.end_sector() > size_sectors {
             return Err(bad(format!(
                 "partition {} (sectors {}-{}) extends beyond the end of the disk ({size_sectors} sectors)",

@@ -42,7 +42,9 @@ pub fn parse_device_name(name: &str) -> Option<DeviceName> {
     let rest = ["/dev/sd", "/dev/vd", "/dev/hd", "/dev/xvd"]
         .iter()
         .find_map(|p| name.strip_prefix(p))?;
-    let split = rest.find(|c: char| !c.is_ascii_lowercase()).unwrap_or(rest.len());
+    let split = rest
+        .find(|c: char| !c.is_ascii_lowercase())
+        .unwrap_or(rest.len());
     let (letters, digits) = rest.split_at(split);
     if letters.is_empty() || letters.len() > 3 {
         return None;
@@ -97,6 +99,9 @@ mod tests {
         assert_eq!(d("/dev/sd"), None);
         assert_eq!(d("sda"), None);
         assert_eq!(d("/dev/sda1x"), None);
-        assert_eq!(canonical_name(parse_device_name("/dev/vda2").unwrap()), "/dev/sda2");
+        assert_eq!(
+            canonical_name(parse_device_name("/dev/vda2").unwrap()),
+            "/dev/sda2"
+        );
     }
 }

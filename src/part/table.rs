@@ -112,6 +112,36 @@ impl PartTable {
 /// Read a device's partition table, GPT first when the MBR is protective (type 0xee,
 /// also in a hybrid MBR) or absent, as Linux does. `None`: no table.
 pub fn read_table(dev: &dyn BlockDev) -> Result<Option<PartTable>> {
+    let table = read_any(dev)?;
+    if let Some(t) = &table {
+        t.check_overlaps()?;
+    }
+    Ok(table)
+}
+
+impl PartTable {
+    /// Partitions (other than the extended partition, which contains the logical ones)
+    /// must not share bytes.
+    fn check_overlaps(&self) -> Result<()> {
+        let mut spans: Vec<&PartEntry> = self
+            .parts
+            .iter()
+            .filter(|p| p.kind != PartKind::Extended)
+            .collect();
+        spans.sort_by_key(|p| p.start);
+        for pair in spans.windows(2) {
+            if pair[0].start + pair[0].size > pair[1].start {
+                return Err(crate::block::BlockError::corrupt(
+                    "partition table",
+                    format!("partitions {} and {} overlap", pair[0].num, pair[1].num),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_any(dev: &dyn BlockDev) -> Result<Option<PartTable>> {
     if dev.size() < 512 {
         return Ok(None);
     }
