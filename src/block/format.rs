@@ -113,7 +113,9 @@ fn open_one(
         Some(f) => f,
         None => match probe_format(&file)? {
             "qcow2" => ImageFormat::Qcow2,
-            "raw" => ImageFormat::Raw,
+            // A LUKS header at byte 0 is a disk encrypted as a whole: its bytes are
+            // the device (rfish reports crypto_LUKS on it rather than decrypting).
+            "raw" | "luks" => ImageFormat::Raw,
             other => {
                 return Err(BlockError::Unsupported(format!(
                     "image format '{other}' (rfish opens raw and qcow2; convert with 'qemu-img convert -O qcow2')"

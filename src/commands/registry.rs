@@ -1,6 +1,6 @@
 //! The table of every command rfish knows, and name lookup.
 
-use super::{CommandSpec, blockdev, disk, fish, help, part};
+use super::{CommandSpec, blockdev, disk, fish, help, part, probe};
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
 static COMMANDS: &[&CommandSpec] = &[
@@ -56,6 +56,14 @@ static COMMANDS: &[&CommandSpec] = &[
     &part::PART_LIST,
     &part::PART_TO_DEV,
     &part::PART_TO_PARTNUM,
+    &probe::BLKID,
+    &probe::FINDFS_LABEL,
+    &probe::FINDFS_UUID,
+    &probe::IS_LV,
+    &probe::LIST_FILESYSTEMS,
+    &probe::VFS_LABEL,
+    &probe::VFS_TYPE,
+    &probe::VFS_UUID,
 ];
 
 /// What rfish adds to guestfish: whole commands (`"name"`) and optional arguments

@@ -9,6 +9,7 @@
 pub mod gpt;
 pub mod io;
 pub mod mbr;
+pub mod probe;
 pub mod table;
 pub mod window;
 

@@ -1,0 +1,211 @@
+//! Filesystem probing commands: vfs-type, vfs-label, vfs-uuid, blkid, list-filesystems,
+//! findfs-uuid, findfs-label, is-lv. Answers come from rfish's own signature reader
+//! (src/part/probe.rs), which follows `blkid -p`.
+
+use super::spec::{ArgKind, ArgSpec, Arity, CommandSpec, RetType, arg};
+use super::{Args, CmdError, Ctx, Value};
+use crate::block::Device;
+use crate::part::probe::{Probe, probe};
+use crate::part::{PartKind, Window, read_table};
+
+static MOUNTABLE: &[ArgSpec] = &[arg("mountable", ArgKind::Device)];
+
+const fn cmd(
+    name: &'static str,
+    args: &'static [ArgSpec],
+    ret: RetType,
+    shortdesc: &'static str,
+    longdesc: &'static str,
+    examples: &'static [&'static str],
+    handler: super::spec::Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        aliases: &[],
+        args,
+        optargs: &[],
+        arity: Arity::Declared,
+        free_synopsis: "",
+        ret,
+        shortdesc,
+        longdesc,
+        examples,
+        handler,
+    }
+}
+
+/// Probe the device named by argument 0.
+fn probed(ctx: &mut Ctx<'_>, func: &str, args: &Args) -> Result<Option<Probe>, CmdError> {
+    let d = ctx.session.device(func, &args.text(0))?;
+    probe(d.dev.as_ref()).map_err(|e| CmdError::api(func, format!("{}: {e}", d.name)))
+}
+
+fn key(ctx: &mut Ctx<'_>, func: &str, args: &Args, key: &str) -> Result<Value, CmdError> {
+    let p = probed(ctx, func, args)?;
+    let v = p.as_ref().and_then(|p| p.get(key)).unwrap_or("");
+    Ok(Value::String(v.as_bytes().to_vec()))
+}
+
+/// `vfs-type`.
+pub static VFS_TYPE: CommandSpec = cmd(
+    "vfs-type",
+    MOUNTABLE,
+    RetType::String,
+    "get the Linux VFS type corresponding to a mounted device",
+    "The filesystem type on a device as blkid names it (ext4, xfs, vfat, swap, \
+     LVM2_member, crypto_LUKS, ...); empty when nothing is recognised.",
+    &["vfs-type /dev/sda1"],
+    |ctx, args| key(ctx, "vfs_type", args, "TYPE"),
+);
+
+/// `vfs-label`.
+pub static VFS_LABEL: CommandSpec = cmd(
+    "vfs-label",
+    MOUNTABLE,
+    RetType::String,
+    "get the filesystem label",
+    "The filesystem's label, or an empty line.",
+    &["vfs-label /dev/sda1"],
+    |ctx, args| key(ctx, "vfs_label", args, "LABEL"),
+);
+
+/// `vfs-uuid`.
+pub static VFS_UUID: CommandSpec = cmd(
+    "vfs-uuid",
+    MOUNTABLE,
+    RetType::String,
+    "get the filesystem UUID",
+    "The filesystem's UUID, or an empty line.",
+    &["vfs-uuid /dev/sda1"],
+    |ctx, args| key(ctx, "vfs_uuid", args, "UUID"),
+);
+
+/// `blkid`.
+pub static BLKID: CommandSpec = cmd(
+    "blkid",
+    &[arg("device", ArgKind::Device)],
+    RetType::Hashtable,
+    "print block device attributes",
+    "What blkid -p reports for the device's contents: TYPE, LABEL, UUID, VERSION, \
+     BLOCK_SIZE, USAGE, ... as KEY: VALUE lines.",
+    &["blkid /dev/sda1"],
+    |ctx, args| {
+        let p = probed(ctx, "blkid", args)?;
+        Ok(Value::Hashtable(
+            p.map(|p| {
+                p.pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ))
+    },
+);
+
+/// Every device that can hold a filesystem: drives without a partition table, then
+/// partitions other than extended ones.
+fn candidates(ctx: &mut Ctx<'_>, func: &str) -> Result<Vec<(String, Device)>, CmdError> {
+    ctx.session.open_drives(func)?;
+    // guestfish's order: unpartitioned drives first, then partitions.
+    let mut whole = Vec::new();
+    let mut out = Vec::new();
+    for d in &ctx.session.open_drives {
+        let table = read_table(d.dev.as_ref())
+            .map_err(|e| CmdError::api(func, format!("{}: {e}", d.name)))?;
+        let Some(t) = table else {
+            whole.push((d.name.clone(), d.dev.clone()));
+            continue;
+        };
+        let mut parts = t.parts.clone();
+        parts.sort_by_key(|p| p.num);
+        for p in parts.iter().filter(|p| p.kind != PartKind::Extended) {
+            if let Some(w) = Window::new(d.dev.clone(), p.start, p.size) {
+                out.push((
+                    format!("{}{}", d.name, p.num),
+                    std::sync::Arc::new(w) as Device,
+                ));
+            }
+        }
+    }
+    whole.extend(out);
+    Ok(whole)
+}
+
+/// `list-filesystems`.
+pub static LIST_FILESYSTEMS: CommandSpec = cmd(
+    "list-filesystems",
+    &[],
+    RetType::Hashtable,
+    "list filesystems",
+    "Every drive without a partition table and every partition (not extended ones), with \
+     the filesystem it holds or unknown. LVM physical volumes are left out, as guestfish \
+     does.",
+    &["list-filesystems"],
+    |ctx, _args| {
+        let mut out = Vec::new();
+        for (name, dev) in candidates(ctx, "list_filesystems")? {
+            let p = probe(dev.as_ref())
+                .map_err(|e| CmdError::api("list_filesystems", format!("{name}: {e}")))?;
+            let t = p
+                .as_ref()
+                .map(|p| p.fstype().to_string())
+                .unwrap_or_default();
+            if t.starts_with("LVM2_") || t == "linux_raid_member" {
+                continue;
+            }
+            out.push((name, if t.is_empty() { "unknown".into() } else { t }));
+        }
+        Ok(Value::Hashtable(out))
+    },
+);
+
+fn findfs(ctx: &mut Ctx<'_>, func: &str, key: &str, value: &str) -> Result<Value, CmdError> {
+    for (name, dev) in candidates(ctx, func)? {
+        let p = probe(dev.as_ref()).map_err(|e| CmdError::api(func, format!("{name}: {e}")))?;
+        if p.as_ref().and_then(|p| p.get(key)) == Some(value) {
+            return Ok(Value::String(name.into_bytes()));
+        }
+    }
+    Err(CmdError::api(
+        func,
+        format!("unable to resolve '{key}={value}'"),
+    ))
+}
+
+/// `findfs-uuid`.
+pub static FINDFS_UUID: CommandSpec = cmd(
+    "findfs-uuid",
+    &[arg("uuid", ArgKind::String)],
+    RetType::String,
+    "find a filesystem by UUID",
+    "The device holding the filesystem with this UUID.",
+    &["-findfs-uuid 01234567-89ab-cdef-0123-456789abcdef"],
+    |ctx, args| findfs(ctx, "findfs_uuid", "UUID", &args.text(0)),
+);
+
+/// `findfs-label`.
+pub static FINDFS_LABEL: CommandSpec = cmd(
+    "findfs-label",
+    &[arg("label", ArgKind::String)],
+    RetType::String,
+    "find a filesystem by label",
+    "The device holding the filesystem with this label.",
+    &["-findfs-label root"],
+    |ctx, args| findfs(ctx, "findfs_label", "LABEL", &args.text(0)),
+);
+
+/// `is-lv`.
+pub static IS_LV: CommandSpec = cmd(
+    "is-lv",
+    MOUNTABLE,
+    RetType::Bool,
+    "test if mountable is a logical volume",
+    "true for an LVM logical volume (/dev/VG/LV). rfish does not read LVM yet, so every \
+     device it knows is a drive or a partition: false.",
+    &["is-lv /dev/sda1"],
+    |ctx, args| {
+        ctx.session.device("is_lv", &args.text(0))?;
+        Ok(Value::Bool(false))
+    },
+);
