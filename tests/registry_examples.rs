@@ -28,11 +28,11 @@ fn build_examples() -> tempfile::TempDir {
     for (img, table) in [
         (
             "disk.img",
-            "label: dos\nstart=2048, size=8192, type=83, bootable\nstart=10240, type=8e\n",
+            "label: dos\nstart=2048, size=8192, type=83, bootable\nstart=10240, size=8192, type=8e\n",
         ),
         (
             "gpt.raw",
-            "label: gpt\nstart=2048, size=8192, name=\"boot\"\nstart=10240\n",
+            "label: gpt\nstart=2048, size=8192, name=\"boot\"\nstart=10240, size=8192\n",
         ),
     ] {
         let mut cmd = std::process::Command::new("sfdisk");

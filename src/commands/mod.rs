@@ -15,6 +15,7 @@ pub mod fish;
 pub mod help;
 pub mod output;
 pub mod part;
+pub mod partwrite;
 pub mod probe;
 mod registry;
 pub mod spec;

@@ -1,6 +1,6 @@
 //! The table of every command rfish knows, and name lookup.
 
-use super::{CommandSpec, blockdev, disk, fish, help, part, probe};
+use super::{CommandSpec, blockdev, disk, fish, help, part, partwrite, probe};
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
 static COMMANDS: &[&CommandSpec] = &[
@@ -56,6 +56,17 @@ static COMMANDS: &[&CommandSpec] = &[
     &part::PART_LIST,
     &part::PART_TO_DEV,
     &part::PART_TO_PARTNUM,
+    &partwrite::PART_ADD,
+    &partwrite::PART_DEL,
+    &partwrite::PART_DISK,
+    &partwrite::PART_INIT,
+    &partwrite::PART_SET_BOOTABLE,
+    &partwrite::PART_SET_DISK_GUID,
+    &partwrite::PART_SET_GPT_ATTRIBUTES,
+    &partwrite::PART_SET_GPT_GUID,
+    &partwrite::PART_SET_GPT_TYPE,
+    &partwrite::PART_SET_MBR_ID,
+    &partwrite::PART_SET_NAME,
     &probe::BLKID,
     &probe::FINDFS_LABEL,
     &probe::FINDFS_UUID,

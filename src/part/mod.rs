@@ -12,6 +12,7 @@ pub mod mbr;
 pub mod probe;
 pub mod table;
 pub mod window;
+pub mod write;
 
 pub use table::{PartEntry, PartKind, PartTable, TableKind, read_table};
 pub use window::Window;

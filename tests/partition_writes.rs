@@ -1,0 +1,106 @@
+//! Partition tables written by rfish: the same part-* script (tests/partition_writes.fish)
+//! run by guestfish and by rfish on blank disks gives the same output and messages, the
+//! same tables (`sfdisk --dump`, random GUIDs and disk IDs aside), and tables that
+//! `sfdisk --verify` and `sgdisk -v` accept.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{as_rfish, guestfish, rfish, run_with_stdin};
+
+const SCRIPT: &str = include_str!("partition_writes.fish");
+
+fn blank_disks(dir: &Path) -> Vec<String> {
+    (1..=4)
+        .map(|i| {
+            let name = format!("d{i}.img");
+            std::fs::File::create(dir.join(&name))
+                .expect("create")
+                .set_len(64 << 20)
+                .expect("size");
+            name
+        })
+        .collect()
+}
+
+/// `sfdisk --dump` without what is random (disk IDs, partition GUIDs) or names the file.
+fn dump(path: &Path) -> String {
+    let out = Command::new("sfdisk")
+        .arg("--dump")
+        .arg(path)
+        .output()
+        .expect("sfdisk");
+    let name = path.to_str().expect("utf-8");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("label-id:") && !l.starts_with("device:"))
+        .map(|l| {
+            let l = l.replace(name, "DISK");
+            let kept: Vec<&str> = l
+                .split(", ")
+                .filter(|f| !f.trim_start().starts_with("uuid="))
+                .collect();
+            format!("{}\n", kept.join(", "))
+        })
+        .collect()
+}
+
+fn run(dir: &Path, mut cmd: Command) -> common::Run {
+    cmd.current_dir(dir);
+    for d in blank_disks(dir) {
+        cmd.args(["-a", &d]);
+    }
+    run_with_stdin(cmd, SCRIPT)
+}
+
+#[test]
+fn tables_written_by_rfish_are_what_parted_writes_for_guestfish() {
+    let ours = tempfile::tempdir().expect("tmp");
+    let got = run(ours.path(), rfish());
+    assert_eq!(got.status, 0, "{}", got.stderr);
+    for i in 1..=4 {
+        let img = ours.path().join(format!("d{i}.img"));
+        let verify = Command::new("sfdisk")
+            .arg("--verify")
+            .arg(&img)
+            .output()
+            .expect("sfdisk --verify");
+        assert!(
+            verify.status.success(),
+            "sfdisk --verify d{i}: {}",
+            String::from_utf8_lossy(&verify.stdout)
+        );
+        let sg = Command::new("sgdisk")
+            .arg("-v")
+            .arg(&img)
+            .output()
+            .expect("sgdisk -v");
+        let text = String::from_utf8_lossy(&sg.stdout);
+        assert!(text.contains("No problems found"), "sgdisk -v d{i}: {text}");
+    }
+    let Some(gf) = guestfish() else {
+        return;
+    };
+    let theirs = tempfile::tempdir().expect("tmp");
+    let want = run(theirs.path(), gf);
+    assert_eq!(got.stdout, want.stdout);
+    let want_err: String = as_rfish(&want.stderr.replace("libguestfs: error: ", "rfish: error: "))
+        .lines()
+        .filter(|l| !l.contains("warning"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        got.stderr.replace("*stdin*", "x"),
+        want_err.replace("*stdin*", "x")
+    );
+    for i in 1..=4 {
+        let name = format!("d{i}.img");
+        assert_eq!(
+            dump(&ours.path().join(&name)),
+            dump(&theirs.path().join(&name)),
+            "{name}"
+        );
+    }
+}
