@@ -104,3 +104,54 @@ fn tables_written_by_rfish_are_what_parted_writes_for_guestfish() {
         );
     }
 }
+
+#[test]
+fn a_grown_gpt_disk_is_expanded_and_partitions_resized() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let img = dir.path().join("g.img");
+    std::fs::File::create(&img)
+        .expect("create")
+        .set_len(32 << 20)
+        .expect("size");
+    let mut cmd = Command::new("sfdisk");
+    cmd.arg("-q").arg(&img);
+    let r = run_with_stdin(
+        cmd,
+        "label: gpt\nstart=2048, size=20000, name=\"a\"\nstart=30000, size=10000, name=\"b\"\n",
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&img)
+        .expect("open")
+        .set_len(64 << 20)
+        .expect("grow");
+    let mut cmd = rfish();
+    cmd.arg("-a").arg(&img);
+    let r = run_with_stdin(
+        cmd,
+        "part-expand-gpt /dev/sda\npart-resize /dev/sda 2 -34\n-part-resize /dev/sda 1 40000\npart-resize /dev/sda 1 29999\n",
+    );
+    assert!(
+        r.stderr
+            .contains("part_resize: /dev/sda: the partition would overlap the next one"),
+        "{}",
+        r.stderr
+    );
+    let sg = Command::new("sgdisk")
+        .arg("-v")
+        .arg(&img)
+        .output()
+        .expect("sgdisk");
+    assert!(String::from_utf8_lossy(&sg.stdout).contains("No problems found"));
+    let d = dump(&img);
+    assert!(d.contains("last-lba: 131038"), "{d}");
+    assert!(
+        d.contains("DISK1 : start=        2048, size=       27952"),
+        "{d}"
+    );
+    assert!(
+        d.contains("DISK2 : start=       30000, size=      101039"),
+        "{d}"
+    );
+}

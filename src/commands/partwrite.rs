@@ -432,3 +432,47 @@ pub static PART_SET_DISK_GUID: CommandSpec = cmd(
         Ok(Value::Unit)
     },
 );
+
+/// `part-resize`.
+pub static PART_RESIZE: CommandSpec = cmd(
+    "part-resize",
+    &[
+        arg("device", ArgKind::Device),
+        arg("partnum", ArgKind::Int),
+        arg("endsect", ArgKind::Int64),
+    ],
+    "resize a partition",
+    "Move the end of partition PARTNUM to ENDSECT (inclusive; negative counts from the end \
+     of the disk), keeping its start. The filesystem inside is not resized.",
+    &["part-resize /dev/sda 2 30000"],
+    |ctx, args| {
+        let num = partnum("part-resize", args)?;
+        let end = args.int(2);
+        let (name, dev) = whole(ctx, "part-resize", args)?;
+        kind_of("part-resize", &name, &dev)?;
+        existing("part-resize", &name, &dev, num)?;
+        write::resize(dev.as_ref(), num, end).map_err(fail("part-resize", &name))?;
+        Ok(Value::Unit)
+    },
+);
+
+/// `part-expand-gpt`.
+pub static PART_EXPAND_GPT: CommandSpec = cmd(
+    "part-expand-gpt",
+    &[arg("device", ArgKind::Device)],
+    "move backup GPT header to the end of the disk",
+    "After the disk image grew, move the backup GPT header and entries to the new end of \
+     the disk (sgdisk -e), so the new space can be partitioned.",
+    &["part-expand-gpt /dev/sdb"],
+    |ctx, args| {
+        let (name, dev) = whole(ctx, "part-expand-gpt", args)?;
+        if kind_of("part-expand-gpt", &name, &dev)? != TableKind::Gpt {
+            return Err(CmdError::api(
+                "part_expand_gpt",
+                format!("{name}: not a GPT disk"),
+            ));
+        }
+        write::expand_gpt(dev.as_ref()).map_err(fail("part-expand-gpt", &name))?;
+        Ok(Value::Unit)
+    },
+);

@@ -397,3 +397,64 @@ pub fn modify_gpt_entry(
         change(p)
     })
 }
+
+/// `part-resize`: move partition `num`'s end to sector `end` (negative: from the end of
+/// the disk), keeping its start.
+pub fn resize(dev: &dyn BlockDev, num: u32, end: i64) -> Result<()> {
+    let total = sectors(dev) as i64;
+    let end = if end < 0 { total + end } else { end };
+    let table = read_table(dev)?.ok_or_else(|| invalid("no partition table"))?;
+    let part = table
+        .get(num)
+        .ok_or_else(|| invalid(format!("partition number {num} not found")))?
+        .clone();
+    let start = (part.start / 512) as i64;
+    if end < start || end >= total {
+        return Err(invalid(format!(
+            "end sector {end} is outside the disk or before the partition's start"
+        )));
+    }
+    let end = end as u64;
+    // The new extent must not run into any other partition of the same level.
+    let clash = table.parts.iter().any(|p| {
+        p.num != num
+            && (p.kind == PartKind::Logical) == (part.kind == PartKind::Logical)
+            && p.kind != PartKind::Extended
+            && part.kind != PartKind::Extended
+            && p.start / 512 > start as u64
+            && p.start / 512 <= end
+    });
+    if clash {
+        return Err(invalid("the partition would overlap the next one"));
+    }
+    match table.kind {
+        TableKind::Gpt => {
+            if end > sectors(dev) - 34 {
+                return Err(invalid("the partition would run into the backup GPT"));
+            }
+            modify_gpt_entry(dev, num, |p| {
+                p.last_lba = end;
+                Ok(())
+            })
+        }
+        TableKind::Msdos => {
+            if part.kind == PartKind::Logical {
+                return Err(invalid(
+                    "resizing logical partitions is not supported by rfish yet",
+                ));
+            }
+            let len = u32::try_from(end - start as u64 + 1)
+                .map_err(|_| invalid("partition too large for MBR"))?;
+            modify_mbr_entry(dev, num, |e| {
+                e.sectors = len;
+                Ok(())
+            })
+        }
+    }
+}
+
+/// `part-expand-gpt`: after the disk grew, move the backup GPT to its new end and let
+/// the usable area reach it.
+pub fn expand_gpt(dev: &dyn BlockDev) -> Result<()> {
+    modify_gpt(dev, |_, _| Ok(()))
+}
