@@ -13,6 +13,7 @@ pub mod cli;
 pub mod colour;
 pub mod commands;
 pub mod hostenv;
+pub mod lvm;
 pub mod parse;
 pub mod part;
 pub mod session;

@@ -32,8 +32,6 @@ pub struct OpenDrive {
 pub struct DevRef {
     /// The canonical name (`/dev/sda1` for `/dev/vda1`).
     pub name: String,
-    /// The drive's index.
-    pub drive: usize,
     /// The device (a window onto the drive for a partition).
     pub dev: Device,
     /// Writes are refused (opened read-only, or `blockdev-setro`).
@@ -115,6 +113,24 @@ impl Session {
                 format!("{func}_stub: {name}: No such file or directory"),
             )
         };
+        if let Some((vg_name, lv_name)) = crate::lvm::parse_lv_name(name) {
+            let vgs = self.volume_groups(func)?;
+            let vg = vgs.iter().find(|v| v.name == vg_name).ok_or_else(missing)?;
+            let lv = vg
+                .lvs
+                .iter()
+                .find(|l| l.name == lv_name)
+                .ok_or_else(missing)?;
+            let dev = vg.open_lv(lv).map_err(|e| CmdError::api(func, e))?;
+            let canonical = format!("/dev/{vg_name}/{lv_name}");
+            let read_only = crate::block::BlockDev::is_read_only(&dev)
+                || self.read_only_devices.contains(&canonical);
+            return Ok(DevRef {
+                name: canonical,
+                dev: crate::lvm::shared(dev),
+                read_only,
+            });
+        }
         let parsed = parse_device_name(name).ok_or_else(missing)?;
         let drive = self.open_drives.get(parsed.drive).ok_or_else(missing)?;
         let canonical = canonical_name(parsed);
@@ -142,10 +158,40 @@ impl Session {
             || self.read_only_devices.contains(&drive.name);
         Ok(DevRef {
             name: canonical,
-            drive: parsed.drive,
             dev,
             read_only,
         })
+    }
+
+    /// Every device that can hold a filesystem or a PV, as guestfish orders them: drives
+    /// without a partition table, then partitions other than extended ones.
+    pub fn fs_candidates(&mut self, func: &str) -> Result<Vec<(String, Device)>, CmdError> {
+        self.open_drives(func)?;
+        let mut whole = Vec::new();
+        let mut parts_out = Vec::new();
+        for d in &self.open_drives {
+            let table = read_table(d.dev.as_ref())
+                .map_err(|e| CmdError::api(func, format!("{}: {e}", d.name)))?;
+            let Some(t) = table else {
+                whole.push((d.name.clone(), d.dev.clone()));
+                continue;
+            };
+            let mut parts = t.parts.clone();
+            parts.sort_by_key(|p| p.num);
+            for p in parts.iter().filter(|p| p.kind != PartKind::Extended) {
+                if let Some(w) = Window::new(d.dev.clone(), p.start, p.size) {
+                    parts_out.push((format!("{}{}", d.name, p.num), Arc::new(w) as Device));
+                }
+            }
+        }
+        whole.extend(parts_out);
+        Ok(whole)
+    }
+
+    /// The LVM volume groups on the drives.
+    pub fn volume_groups(&mut self, func: &str) -> Result<Vec<crate::lvm::VolumeGroup>, CmdError> {
+        let candidates = self.fs_candidates(func)?;
+        crate::lvm::scan(&candidates).map_err(|e| CmdError::api(func, e))
     }
 
     /// Flush every opened drive (write back metadata, make data durable).

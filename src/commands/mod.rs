@@ -13,6 +13,7 @@ pub mod blockdev;
 pub mod disk;
 pub mod fish;
 pub mod help;
+pub mod lvm;
 pub mod output;
 pub mod part;
 pub mod partwrite;

@@ -6,7 +6,6 @@ use super::spec::{ArgKind, ArgSpec, Arity, CommandSpec, RetType, arg};
 use super::{Args, CmdError, Ctx, Value};
 use crate::block::Device;
 use crate::part::probe::{Probe, probe};
-use crate::part::{PartKind, Window, read_table};
 
 static MOUNTABLE: &[ArgSpec] = &[arg("mountable", ArgKind::Device)];
 
@@ -103,33 +102,20 @@ pub static BLKID: CommandSpec = cmd(
     },
 );
 
-/// Every device that can hold a filesystem: drives without a partition table, then
-/// partitions other than extended ones.
 fn candidates(ctx: &mut Ctx<'_>, func: &str) -> Result<Vec<(String, Device)>, CmdError> {
-    ctx.session.open_drives(func)?;
-    // guestfish's order: unpartitioned drives first, then partitions.
-    let mut whole = Vec::new();
-    let mut out = Vec::new();
-    for d in &ctx.session.open_drives {
-        let table = read_table(d.dev.as_ref())
-            .map_err(|e| CmdError::api(func, format!("{}: {e}", d.name)))?;
-        let Some(t) = table else {
-            whole.push((d.name.clone(), d.dev.clone()));
-            continue;
-        };
-        let mut parts = t.parts.clone();
-        parts.sort_by_key(|p| p.num);
-        for p in parts.iter().filter(|p| p.kind != PartKind::Extended) {
-            if let Some(w) = Window::new(d.dev.clone(), p.start, p.size) {
+    let mut out = ctx.session.fs_candidates(func)?;
+    // Logical volumes come after partitions, as in guestfish.
+    for vg in ctx.session.volume_groups(func)? {
+        for lv in &vg.lvs {
+            if let Ok(dev) = vg.open_lv(lv) {
                 out.push((
-                    format!("{}{}", d.name, p.num),
-                    std::sync::Arc::new(w) as Device,
+                    format!("/dev/{}/{}", vg.name, lv.name),
+                    crate::lvm::shared(dev),
                 ));
             }
         }
     }
-    whole.extend(out);
-    Ok(whole)
+    Ok(out)
 }
 
 /// `list-filesystems`.
@@ -201,11 +187,11 @@ pub static IS_LV: CommandSpec = cmd(
     MOUNTABLE,
     RetType::Bool,
     "test if mountable is a logical volume",
-    "true for an LVM logical volume (/dev/VG/LV). rfish does not read LVM yet, so every \
-     device it knows is a drive or a partition: false.",
+    "true for an LVM logical volume (/dev/VG/LV or /dev/mapper/VG-LV).",
     &["is-lv /dev/sda1"],
     |ctx, args| {
-        ctx.session.device("is_lv", &args.text(0))?;
-        Ok(Value::Bool(false))
+        let name = args.text(0);
+        let d = ctx.session.device("is_lv", &name)?;
+        Ok(Value::Bool(crate::lvm::parse_lv_name(&d.name).is_some()))
     },
 );

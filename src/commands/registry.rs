@@ -1,6 +1,6 @@
 //! The table of every command rfish knows, and name lookup.
 
-use super::{CommandSpec, blockdev, disk, fish, help, part, partwrite, probe};
+use super::{CommandSpec, blockdev, disk, fish, help, lvm, part, partwrite, probe};
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
 static COMMANDS: &[&CommandSpec] = &[
@@ -69,6 +69,11 @@ static COMMANDS: &[&CommandSpec] = &[
     &partwrite::PART_SET_GPT_TYPE,
     &partwrite::PART_SET_MBR_ID,
     &partwrite::PART_SET_NAME,
+    &lvm::LVM_CANONICAL_LV_NAME,
+    &lvm::LVS,
+    &lvm::PVS,
+    &lvm::VGS,
+    &lvm::VG_ACTIVATE_ALL,
     &probe::BLKID,
     &probe::FINDFS_LABEL,
     &probe::FINDFS_UUID,
