@@ -199,6 +199,15 @@ fn logical_volumes_are_the_extents_lvm_maps_them_to() {
         r.stdout,
         "/dev/sda1\ntestvg\n/dev/testvg/lv1\n/dev/testvg/lv2\n/dev/testvg/lv1: unknown\n/dev/testvg/lv2: ext4\next4\nonlv\ntrue\nfalse\n12582912\n"
     );
+    // guestfish (which activates the VG in its appliance) sees the same.
+    if let Some(mut gf) = common::guestfish() {
+        gf.current_dir(dir.path()).args(["--ro", "-a", "lvm.img"]);
+        let want = run_with_stdin(
+            gf,
+            "run\npvs\nvgs\nlvs\nlist-filesystems\nvfs-type /dev/testvg/lv2\nvfs-label /dev/mapper/testvg-lv2\nis-lv /dev/testvg/lv1\nis-lv /dev/sda1\nblockdev-getsize64 /dev/testvg/lv1\n",
+        );
+        assert_eq!(r.stdout, want.stdout, "guestfish: {}", want.stderr);
+    }
     let mut expected = vec![0u8; 12 * MIB as usize];
     for (lv, lv_start, pv_start, count) in &map {
         if lv != "lv1" {
@@ -231,4 +240,20 @@ fn logical_volumes_are_the_extents_lvm_maps_them_to() {
     let after = std::fs::read(&img).expect("read");
     let at = (pv_data + pe * MIB + 5) as usize;
     assert_eq!(&after[at..at + 10], b"through-lv");
+
+    // Hostile metadata: the metadata area's location points past its end.
+    let mut bad = std::fs::read(&img).expect("read");
+    let mda = 1048576 + 4096;
+    assert_eq!(&bad[mda + 4..mda + 20], b" LVM2 x[5A%r0N*>");
+    bad[mda + 40..mda + 48].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(dir.path().join("bad.img"), &bad).expect("write");
+    let mut cmd = rfish();
+    cmd.current_dir(dir.path()).args(["--ro", "-a", "bad.img"]);
+    let r = run_with_stdin(cmd, "lvs\n");
+    assert_eq!(r.status, 1);
+    assert!(
+        r.stderr.contains("metadata location") && r.stderr.contains("outside its area"),
+        "{}",
+        r.stderr
+    );
 }

@@ -456,3 +456,89 @@ pub fn parse_lv_name(name: &str) -> Option<(String, String)> {
 pub fn shared(lv: LvDev) -> Device {
     Arc::new(lv)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vg(text: &str) -> VolumeGroup {
+        let tree = config::parse(text.as_bytes()).unwrap();
+        let (name, v) = tree.sections()[0];
+        parse_vg(name, v).unwrap()
+    }
+
+    const META: &str = r#"vg {
+        id = "V"
+        seqno = 2
+        extent_size = 8
+        physical_volumes { pv0 { id = "P" pe_start = 8 } }
+        logical_volumes {
+            thin { status = ["READ", "VISIBLE"] seg1 { start_extent = 0 extent_count = 1 type = "thin" } }
+            wide { status = ["READ", "VISIBLE"] seg1 { start_extent = 0 extent_count = 2 type = "striped" stripe_count = 2 stripes = ["pv0", 0, "pv0", 4] } }
+            hidden { status = ["READ"] seg1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv0", 0] } }
+            far { status = ["READ", "VISIBLE"] seg1 { start_extent = 0 extent_count = 1000 type = "striped" stripe_count = 1 stripes = ["pv0", 0] } }
+        }
+    }"#;
+
+    #[test]
+    fn unsupported_segment_types_are_listed_and_refused_clearly() {
+        let mut g = vg(META);
+        assert_eq!(g.extent_size, 4096);
+        let names: Vec<&str> = g.lvs.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["far", "thin", "wide"], "hidden LVs are not listed");
+        let pv: Device = Arc::new(crate::block::overlay::MemOverlay::new(Arc::new(Empty(
+            1 << 20,
+        ))));
+        g.found.push(PhysicalVolume {
+            name: "/dev/sda".into(),
+            dev: pv,
+            uuid: "P".into(),
+            mdas: vec![],
+        });
+        let err = |n: &str| {
+            g.open_lv(g.lvs.iter().find(|l| l.name == n).unwrap())
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            err("thin").contains("thin logical volumes are not supported natively"),
+            "{}",
+            err("thin")
+        );
+        assert!(
+            err("wide").contains("striped (2 stripes)"),
+            "{}",
+            err("wide")
+        );
+        assert!(
+            err("far").contains("outside physical volume"),
+            "{}",
+            err("far")
+        );
+    }
+
+    /// A zero-filled device for the test above.
+    struct Empty(u64);
+    impl BlockDev for Empty {
+        fn size(&self) -> u64 {
+            self.0
+        }
+        fn read_at(&self, buf: &mut [u8], _offset: u64) -> Result<()> {
+            buf.fill(0);
+            Ok(())
+        }
+        fn write_at(&self, _buf: &[u8], _offset: u64) -> Result<()> {
+            Err(BlockError::ReadOnly)
+        }
+        fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+        fn is_read_only(&self) -> bool {
+            true
+        }
+        fn format_name(&self) -> &'static str {
+            "raw"
+        }
+    }
+}

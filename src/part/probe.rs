@@ -85,8 +85,8 @@ fn push(p: &mut Vec<(&'static str, String)>, key: &'static str, value: Option<St
 /// Probe a device. `None`: nothing recognised.
 pub fn probe(dev: &dyn BlockDev) -> Result<Option<Probe>> {
     let r = Bytes { dev };
-    let probes: [fn(&Bytes<'_>) -> Found; 11] = [
-        luks, lvm2, xfs, ext, btrfs, squashfs, swap, iso9660, exfat, ntfs, vfat,
+    let probes: [fn(&Bytes<'_>) -> Found; 12] = [
+        luks, lvm2, xfs, ext, btrfs, squashfs, swap, iso9660, exfat, ntfs, vfat, zfs,
     ];
     for f in probes {
         if let Some(pairs) = f(&r)? {
@@ -335,4 +335,66 @@ fn vfat(r: &Bytes<'_>) -> Found {
     p.push(("TYPE", "vfat".into()));
     p.push(("USAGE", "filesystem".into()));
     Ok(Some(p))
+}
+
+/// ZFS pool member: uberblocks (magic 0x00bab10c, either byte order) in the ring at
+/// 128 KiB of the first vdev label. Only the type is reported.
+fn zfs(r: &Bytes<'_>) -> Found {
+    let ring = r.read(128 * 1024, 128 * 1024)?;
+    let magic = 0x00ba_b10c_u64;
+    let found = ring
+        .chunks_exact(1024)
+        .filter(|u| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&u[..8]);
+            u64::from_le_bytes(b) == magic || u64::from_be_bytes(b) == magic
+        })
+        .count();
+    if found < 2 {
+        return Ok(None);
+    }
+    Ok(Some(vec![
+        ("TYPE", "zfs_member".into()),
+        ("USAGE", "filesystem".into()),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::overlay::MemOverlay;
+
+    struct Zeros;
+    impl BlockDev for Zeros {
+        fn size(&self) -> u64 {
+            1 << 20
+        }
+        fn read_at(&self, buf: &mut [u8], _: u64) -> Result<()> {
+            buf.fill(0);
+            Ok(())
+        }
+        fn write_at(&self, _: &[u8], _: u64) -> Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+        fn is_read_only(&self) -> bool {
+            false
+        }
+        fn format_name(&self) -> &'static str {
+            "raw"
+        }
+    }
+
+    #[test]
+    fn zfs_uberblocks_are_recognised_and_blank_devices_are_not() {
+        let dev = MemOverlay::new(std::sync::Arc::new(Zeros));
+        assert_eq!(probe(&dev).unwrap(), None);
+        for i in 0..4u64 {
+            dev.write_at(&0x00ba_b10c_u64.to_le_bytes(), 128 * 1024 + i * 1024)
+                .unwrap();
+        }
+        assert_eq!(probe(&dev).unwrap().unwrap().fstype(), "zfs_member");
+    }
 }
