@@ -139,7 +139,18 @@ pub enum Segment {
         /// First PV extent.
         pv_start: u64,
     },
-    /// A segment type rfish does not map (thin, snapshot, raid, cache, striped > 1, ...).
+    /// Extents striped over several PVs in chunks of `stripe_size` bytes.
+    Striped {
+        /// First LV extent.
+        start: u64,
+        /// Extents (a multiple of the stripe count).
+        count: u64,
+        /// Bytes per chunk.
+        stripe_size: u64,
+        /// (PV name in the metadata, first PV extent) per stripe.
+        stripes: Vec<(String, u64)>,
+    },
+    /// A segment type rfish does not map (thin, snapshot, raid, cache, ...).
     Other(String),
 }
 
@@ -211,20 +222,34 @@ fn parse_vg(name: &str, v: &Value) -> Result<VolumeGroup> {
                 Some(Value::List(l)) => l.clone(),
                 _ => Vec::new(),
             };
-            segments.push(match (kind, seg.num("stripe_count"), stripes.as_slice()) {
-                ("striped", Some(1), [Value::Str(pv), Value::Num(pe)]) if *pe >= 0 => {
-                    Segment::Linear {
+            let pairs: Option<Vec<(String, u64)>> = stripes
+                .chunks(2)
+                .map(|c| match c {
+                    [Value::Str(pv), Value::Num(pe)] if *pe >= 0 => Some((pv.clone(), *pe as u64)),
+                    _ => None,
+                })
+                .collect();
+            let n = seg.num("stripe_count").unwrap_or(0);
+            let stripe_size = seg.num("stripe_size").filter(|&s| s > 0 && s <= 1 << 24);
+            segments.push(match (kind, n, pairs, stripe_size) {
+                ("striped", 1, Some(p), _) if p.len() == 1 => Segment::Linear {
+                    start: start as u64,
+                    count: count as u64,
+                    pv: p[0].0.clone(),
+                    pv_start: p[0].1,
+                },
+                ("striped", n, Some(p), Some(size))
+                    if n > 1 && p.len() as i64 == n && count % n == 0 =>
+                {
+                    Segment::Striped {
                         start: start as u64,
                         count: count as u64,
-                        pv: pv.clone(),
-                        pv_start: *pe as u64,
+                        stripe_size: size as u64 * 512,
+                        stripes: p,
                     }
                 }
-                (k, n, _) => Segment::Other(if k == "striped" {
-                    format!("striped ({} stripes)", n.unwrap_or(0))
-                } else {
-                    k.to_string()
-                }),
+                ("striped", _, _, _) => Segment::Other("striped (malformed)".into()),
+                (k, _, _, _) => Segment::Other(k.to_string()),
             });
         }
         lvs.push(LogicalVolume {
@@ -284,81 +309,153 @@ pub fn scan(devices: &[(String, Device)]) -> Result<Vec<VolumeGroup>> {
 }
 
 impl VolumeGroup {
+    /// The device and first-extent byte offset of metadata PV `pv`.
+    fn pv_area(&self, lv: &LogicalVolume, pv: &str) -> Result<(&PhysicalVolume, u64)> {
+        let (_, uuid, pe_start) = self
+            .pvs
+            .iter()
+            .find(|(n, _, _)| n == pv)
+            .ok_or_else(|| bad(format!("LV {}/{}: unknown PV {pv}", self.name, lv.name)))?;
+        let found = self.found.iter().find(|p| p.uuid == *uuid).ok_or_else(|| {
+            BlockError::Unsupported(format!(
+                "/dev/{}/{}: physical volume {pv} is missing",
+                self.name, lv.name
+            ))
+        })?;
+        Ok((found, *pe_start))
+    }
+
+    /// The PV device and byte offset of `extents` extents from `pe`, checked to lie inside.
+    fn pv_range(
+        &self,
+        lv: &LogicalVolume,
+        pv: &str,
+        pe: u64,
+        extents: u64,
+    ) -> Result<(Device, u64)> {
+        let (found, pe_start) = self.pv_area(lv, pv)?;
+        let es = self.extent_size;
+        let off = pe.checked_mul(es).and_then(|o| o.checked_add(pe_start));
+        let len = extents.checked_mul(es);
+        match (off, len) {
+            (Some(off), Some(len))
+                if off.checked_add(len).is_some_and(|e| e <= found.dev.size()) =>
+            {
+                Ok((found.dev.clone(), off))
+            }
+            _ => Err(bad(format!(
+                "LV {}/{}: segment lies outside physical volume {} ({})",
+                self.name, lv.name, pv, found.name
+            ))),
+        }
+    }
+
     /// Open logical volume `lv` as a device.
     pub fn open_lv(&self, lv: &LogicalVolume) -> Result<LvDev> {
+        let es = self.extent_size;
         let mut pieces = Vec::new();
-        let mut end = 0u64;
         for seg in &lv.segments {
-            let Segment::Linear {
-                start,
-                count,
-                pv,
-                pv_start,
-            } = seg
-            else {
-                let Segment::Other(kind) = seg else {
-                    unreachable!()
-                };
-                return Err(BlockError::Unsupported(format!(
-                    "/dev/{}/{}: {kind} logical volumes are not supported natively",
-                    self.name, lv.name
-                )));
+            let piece = match seg {
+                Segment::Linear {
+                    start,
+                    count,
+                    pv,
+                    pv_start,
+                } => {
+                    let area = self.pv_range(lv, pv, *pv_start, *count)?;
+                    Piece {
+                        start: start * es,
+                        len: count * es,
+                        chunk: 0,
+                        stripes: vec![area],
+                    }
+                }
+                Segment::Striped {
+                    start,
+                    count,
+                    stripe_size,
+                    stripes,
+                } => {
+                    let per = count / stripes.len() as u64;
+                    if (per * es) % stripe_size != 0 {
+                        return Err(BlockError::Unsupported(format!(
+                            "/dev/{}/{}: stripes that end mid-chunk are not supported natively",
+                            self.name, lv.name
+                        )));
+                    }
+                    let mut areas = Vec::new();
+                    for (pv, pe) in stripes {
+                        areas.push(self.pv_range(lv, pv, *pe, per)?);
+                    }
+                    Piece {
+                        start: start * es,
+                        len: count * es,
+                        chunk: *stripe_size,
+                        stripes: areas,
+                    }
+                }
+                Segment::Other(kind) => {
+                    return Err(BlockError::Unsupported(format!(
+                        "/dev/{}/{}: {kind} logical volumes are not supported natively",
+                        self.name, lv.name
+                    )));
+                }
             };
-            let (_, uuid, pe_start) = self
-                .pvs
-                .iter()
-                .find(|(n, _, _)| n == pv)
-                .ok_or_else(|| bad(format!("LV {}/{}: unknown PV {pv}", self.name, lv.name)))?;
-            let found = self.found.iter().find(|p| p.uuid == *uuid).ok_or_else(|| {
-                BlockError::Unsupported(format!(
-                    "/dev/{}/{}: physical volume {pv} is missing",
-                    self.name, lv.name
-                ))
-            })?;
-            let es = self.extent_size;
-            let lv_off = start.checked_mul(es);
-            let len = count.checked_mul(es);
-            let pv_off = pv_start
-                .checked_mul(es)
-                .and_then(|o| o.checked_add(*pe_start));
-            let (Some(lv_off), Some(len), Some(pv_off)) = (lv_off, len, pv_off) else {
-                return Err(bad(format!(
-                    "LV {}/{}: extents overflow",
-                    self.name, lv.name
-                )));
-            };
-            if pv_off.checked_add(len).is_none_or(|e| e > found.dev.size()) {
-                return Err(bad(format!(
-                    "LV {}/{}: segment lies outside physical volume {} ({})",
-                    self.name, lv.name, pv, found.name
-                )));
-            }
-            pieces.push((lv_off, len, found.dev.clone(), pv_off));
-            end = end.max(lv_off + len);
+            pieces.push(piece);
         }
-        pieces.sort_by_key(|p| p.0);
+        pieces.sort_by_key(|p| p.start);
         let mut at = 0;
         for p in &pieces {
-            if p.0 != at {
+            if p.start != at {
                 return Err(bad(format!(
                     "LV {}/{}: segments leave a gap or overlap",
                     self.name, lv.name
                 )));
             }
-            at += p.1;
+            at += p.len;
         }
-        Ok(LvDev { size: end, pieces })
+        Ok(LvDev { size: at, pieces })
+    }
+}
+
+/// One segment of an LV: linear (one stripe, `chunk` 0) or striped.
+struct Piece {
+    start: u64,
+    len: u64,
+    chunk: u64,
+    /// (PV device, byte offset of this segment's area on it) per stripe.
+    stripes: Vec<(Device, u64)>,
+}
+
+impl Piece {
+    /// Where byte `x` of the segment lives, and how many bytes follow it there.
+    fn locate(&self, x: u64) -> (&Device, u64, u64) {
+        if self.chunk == 0 {
+            let (dev, off) = &self.stripes[0];
+            return (dev, off + x, self.len - x);
+        }
+        let n = self.stripes.len() as u64;
+        let chunk = x / self.chunk;
+        let (dev, off) = &self.stripes[(chunk % n) as usize];
+        let within = x % self.chunk;
+        (
+            dev,
+            off + (chunk / n) * self.chunk + within,
+            self.chunk - within,
+        )
     }
 }
 
 /// A logical volume: its extents, wherever they lie on the PVs.
 pub struct LvDev {
     size: u64,
-    /// (LV offset, length, PV device, PV offset), sorted and contiguous.
-    pieces: Vec<(u64, u64, Device, u64)>,
+    /// Segments, sorted and contiguous.
+    pieces: Vec<Piece>,
 }
 
 impl LvDev {
+    /// Call `f(PV device, PV offset, offset in the request, bytes)` for each run of the
+    /// request that is contiguous on one PV.
     fn each(
         &self,
         offset: u64,
@@ -368,10 +465,11 @@ impl LvDev {
         let mut done = 0u64;
         while done < len {
             let pos = offset + done;
-            let i = self.pieces.partition_point(|p| p.0 + p.1 <= pos);
-            let (start, plen, dev, pv_off) = &self.pieces[i];
-            let n = (start + plen - pos).min(len - done);
-            f(dev, pv_off + (pos - start), done as usize, n as usize)?;
+            let i = self.pieces.partition_point(|p| p.start + p.len <= pos);
+            let piece = &self.pieces[i];
+            let (dev, at, room) = piece.locate(pos - piece.start);
+            let n = room.min(len - done);
+            f(dev, at, done as usize, n as usize)?;
             done += n;
         }
         Ok(())
@@ -399,7 +497,9 @@ impl BlockDev for LvDev {
 
     fn flush(&self) -> Result<()> {
         for p in &self.pieces {
-            p.2.flush()?;
+            for (dev, _) in &p.stripes {
+                dev.flush()?;
+            }
         }
         Ok(())
     }
@@ -411,14 +511,16 @@ impl BlockDev for LvDev {
 
     fn block_status(&self, offset: u64, len: u64) -> Result<(u64, Allocation)> {
         check_range(offset, len, self.size)?;
-        let i = self.pieces.partition_point(|p| p.0 + p.1 <= offset);
-        let (start, plen, dev, pv_off) = &self.pieces[i];
-        let n = (start + plen - offset).min(len);
-        dev.block_status(pv_off + (offset - start), n)
+        let i = self.pieces.partition_point(|p| p.start + p.len <= offset);
+        let piece = &self.pieces[i];
+        let (dev, at, room) = piece.locate(offset - piece.start);
+        dev.block_status(at, room.min(len))
     }
 
     fn is_read_only(&self) -> bool {
-        self.pieces.iter().any(|p| p.2.is_read_only())
+        self.pieces
+            .iter()
+            .any(|p| p.stripes.iter().any(|(d, _)| d.is_read_only()))
     }
 
     fn format_name(&self) -> &'static str {
@@ -477,18 +579,24 @@ mod tests {
             wide { status = ["READ", "VISIBLE"] seg1 { start_extent = 0 extent_count = 2 type = "striped" stripe_count = 2 stripes = ["pv0", 0, "pv0", 4] } }
             hidden { status = ["READ"] seg1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv0", 0] } }
             far { status = ["READ", "VISIBLE"] seg1 { start_extent = 0 extent_count = 1000 type = "striped" stripe_count = 1 stripes = ["pv0", 0] } }
+            two { status = ["READ", "VISIBLE"] seg1 { start_extent = 0 extent_count = 2 type = "striped" stripe_count = 2 stripe_size = 1 stripes = ["pv0", 0, "pv0", 4] } }
         }
     }"#;
 
     #[test]
-    fn unsupported_segment_types_are_listed_and_refused_clearly() {
+    fn striped_segments_map_like_dm_stripe_and_other_types_are_refused_clearly() {
         let mut g = vg(META);
         assert_eq!(g.extent_size, 4096);
         let names: Vec<&str> = g.lvs.iter().map(|l| l.name.as_str()).collect();
-        assert_eq!(names, ["far", "thin", "wide"], "hidden LVs are not listed");
+        assert_eq!(
+            names,
+            ["far", "thin", "two", "wide"],
+            "hidden LVs are not listed"
+        );
         let pv: Device = Arc::new(crate::block::overlay::MemOverlay::new(Arc::new(Empty(
             1 << 20,
         ))));
+        let pv_dev = pv.clone();
         g.found.push(PhysicalVolume {
             name: "/dev/sda".into(),
             dev: pv,
@@ -507,7 +615,7 @@ mod tests {
             err("thin")
         );
         assert!(
-            err("wide").contains("striped (2 stripes)"),
+            err("wide").contains("striped (malformed)"),
             "{}",
             err("wide")
         );
@@ -516,6 +624,27 @@ mod tests {
             "{}",
             err("far")
         );
+        // dm-stripe's layout: 512-byte chunks alternate between the two stripe areas
+        // (PV extents 0 and 4, after pe_start = 8 sectors).
+        let two = g
+            .open_lv(g.lvs.iter().find(|l| l.name == "two").unwrap())
+            .unwrap();
+        assert_eq!(two.size(), 8192);
+        let data: Vec<u8> = (0..2048u32).map(|i| (i / 512) as u8 + 1).collect();
+        two.write_at(&data, 0).unwrap();
+        let mut b = [0u8; 1];
+        for (pv_off, chunk) in [
+            (4096u64, 1u8),
+            (4096 + 4 * 4096, 2),
+            (4096 + 512, 3),
+            (4096 + 4 * 4096 + 512, 4),
+        ] {
+            pv_dev.read_at(&mut b, pv_off).unwrap();
+            assert_eq!(b[0], chunk, "chunk at PV offset {pv_off}");
+        }
+        let mut back = vec![0u8; 2048];
+        two.read_at(&mut back, 0).unwrap();
+        assert_eq!(back, data);
     }
 
     /// A zero-filled device for the test above.
