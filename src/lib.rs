@@ -9,6 +9,7 @@
 //! - [`session`]: state carried between commands.
 
 pub mod block;
+pub mod bytes;
 pub mod cli;
 pub mod colour;
 pub mod commands;

@@ -1,32 +1,8 @@
 //! LVM commands, read side: pvs, vgs, lvs, lvm-canonical-lv-name, vg-activate-all.
 //! rfish reads LVM metadata itself (src/lvm/); there is nothing to activate.
 
-use super::spec::{ArgKind, Arity, CommandSpec, RetType, arg};
+use super::spec::{ArgKind, CommandSpec, RetType, arg, declared as cmd};
 use super::{Args, CmdError, Value};
-
-const fn cmd(
-    name: &'static str,
-    args: &'static [super::ArgSpec],
-    ret: RetType,
-    shortdesc: &'static str,
-    longdesc: &'static str,
-    examples: &'static [&'static str],
-    handler: super::spec::Handler,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        aliases: &[],
-        args,
-        optargs: &[],
-        arity: Arity::Declared,
-        free_synopsis: "",
-        ret,
-        shortdesc,
-        longdesc,
-        examples,
-        handler,
-    }
-}
 
 /// `pvs`.
 pub static PVS: CommandSpec = cmd(

@@ -5,7 +5,7 @@
 //! (random disk GUIDs, made-up types), rfish says the table is the wrong kind instead.
 
 use super::output::Field;
-use super::spec::{ArgKind, ArgSpec, Arity, CommandSpec, RetType, arg};
+use super::spec::{ArgKind, ArgSpec, CommandSpec, RetType, arg, declared as cmd};
 use super::{Args, CmdError, Ctx, Value};
 use crate::part::{
     PartEntry, PartKind, PartTable, TableKind, canonical_name, parse_device_name, read_table,
@@ -19,30 +19,6 @@ const LEGACY_BIOS_BOOTABLE: u64 = 1 << 2;
 static DEV: &[ArgSpec] = &[arg("device", ArgKind::Device)];
 static DEV_PARTNUM: &[ArgSpec] = &[arg("device", ArgKind::Device), arg("partnum", ArgKind::Int)];
 static PARTITION: &[ArgSpec] = &[arg("partition", ArgKind::Device)];
-
-const fn cmd(
-    name: &'static str,
-    args: &'static [ArgSpec],
-    ret: RetType,
-    shortdesc: &'static str,
-    longdesc: &'static str,
-    examples: &'static [&'static str],
-    handler: super::spec::Handler,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        aliases: &[],
-        args,
-        optargs: &[],
-        arity: Arity::Declared,
-        free_synopsis: "",
-        ret,
-        shortdesc,
-        longdesc,
-        examples,
-        handler,
-    }
-}
 
 fn func(name: &str) -> String {
     name.replace('-', "_")

@@ -4,7 +4,7 @@
 //! and messages follow guestfish 1.48 (daemon/parted.c: the parted invocations it makes,
 //! and what parted then writes).
 
-use super::spec::{ArgKind, ArgSpec, Arity, CommandSpec, RetType, arg};
+use super::spec::{ArgKind, ArgSpec, CommandSpec, RetType, arg, declared};
 use super::{Args, CmdError, Ctx, Value};
 use crate::block::{BlockError, Device};
 use crate::part::write::{self, LINUX_FS_GUID, gpt_type};
@@ -13,6 +13,7 @@ use crate::part::{PartKind, TableKind, parse_device_name, read_table};
 /// The EFI system partition type: parted's "boot" flag on GPT.
 const ESP_GUID: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 
+/// A declared command that prints nothing (all of these return RErr).
 const fn cmd(
     name: &'static str,
     args: &'static [ArgSpec],
@@ -21,19 +22,15 @@ const fn cmd(
     examples: &'static [&'static str],
     handler: super::spec::Handler,
 ) -> CommandSpec {
-    CommandSpec {
+    declared(
         name,
-        aliases: &[],
         args,
-        optargs: &[],
-        arity: Arity::Declared,
-        free_synopsis: "",
-        ret: RetType::Err,
+        RetType::Err,
         shortdesc,
         longdesc,
         examples,
         handler,
-    }
+    )
 }
 
 fn func(name: &str) -> String {

@@ -2,36 +2,12 @@
 //! findfs-uuid, findfs-label, is-lv. Answers come from rfish's own signature reader
 //! (src/part/probe.rs), which follows `blkid -p`.
 
-use super::spec::{ArgKind, ArgSpec, Arity, CommandSpec, RetType, arg};
+use super::spec::{ArgKind, ArgSpec, CommandSpec, RetType, arg, declared as cmd};
 use super::{Args, CmdError, Ctx, Value};
 use crate::block::Device;
 use crate::part::probe::{Probe, probe};
 
 static MOUNTABLE: &[ArgSpec] = &[arg("mountable", ArgKind::Device)];
-
-const fn cmd(
-    name: &'static str,
-    args: &'static [ArgSpec],
-    ret: RetType,
-    shortdesc: &'static str,
-    longdesc: &'static str,
-    examples: &'static [&'static str],
-    handler: super::spec::Handler,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        aliases: &[],
-        args,
-        optargs: &[],
-        arity: Arity::Declared,
-        free_synopsis: "",
-        ret,
-        shortdesc,
-        longdesc,
-        examples,
-        handler,
-    }
-}
 
 /// Probe the device named by argument 0.
 fn probed(ctx: &mut Ctx<'_>, func: &str, args: &Args) -> Result<Option<Probe>, CmdError> {

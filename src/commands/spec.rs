@@ -148,3 +148,28 @@ fn optarg_placeholder(o: &ArgSpec) -> &'static str {
         _ => "..",
     }
 }
+
+/// A command with declared arguments and neither aliases nor optional arguments.
+pub const fn declared(
+    name: &'static str,
+    args: &'static [ArgSpec],
+    ret: RetType,
+    shortdesc: &'static str,
+    longdesc: &'static str,
+    examples: &'static [&'static str],
+    handler: Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        aliases: &[],
+        args,
+        optargs: &[],
+        arity: Arity::Declared,
+        free_synopsis: "",
+        ret,
+        shortdesc,
+        longdesc,
+        examples,
+        handler,
+    }
+}

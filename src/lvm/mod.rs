@@ -9,6 +9,7 @@
 
 pub mod config;
 
+use crate::bytes::{le32, le64};
 use std::sync::Arc;
 
 use crate::block::{Allocation, BlockDev, BlockError, Device, Result, check_range};
@@ -21,16 +22,6 @@ const MDA_MAGIC: &[u8; 16] = b" LVM2 x[5A%r0N*>";
 
 fn bad(detail: String) -> BlockError {
     BlockError::corrupt("LVM metadata", detail)
-}
-
-fn le32(b: &[u8], at: usize) -> u64 {
-    u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
 }
 
 /// A physical volume found on a device.

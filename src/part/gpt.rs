@@ -5,6 +5,7 @@
 //! crate parses them: it asserts on entry sizes other than 128 and trusts counts.
 
 use crate::block::{BlockDev, BlockError, Result};
+use crate::bytes::{le32, le64};
 
 use super::io::DevCursor;
 use super::table::{GptInfo, PartEntry, PartKind, PartTable, TableKind};
@@ -16,16 +17,6 @@ const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 fn bad(detail: String) -> BlockError {
     BlockError::corrupt("GPT partition table", detail)
-}
-
-fn le32(b: &[u8], at: usize) -> u64 {
-    u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
 }
 
 /// Is there a header with a valid signature and CRC at `lba`, whose entry array is valid

@@ -7,6 +7,7 @@
 //! parses the table.
 
 use crate::block::{BlockDev, BlockError, Result};
+use crate::bytes::le32;
 
 use super::io::DevCursor;
 use super::table::{PartEntry, PartKind, PartTable, TableKind};
@@ -21,10 +22,6 @@ fn bad(detail: String) -> BlockError {
 /// Extended partition type bytes (DOS, Win95 LBA, Linux).
 pub fn is_extended(sys: u8) -> bool {
     matches!(sys, 0x05 | 0x0f | 0x85)
-}
-
-fn le32(b: &[u8], at: usize) -> u64 {
-    u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
 }
 
 /// Does sector 0 hold an MBR signature?

@@ -6,6 +6,7 @@
 //! allocates in proportion to what the device claims.
 
 use crate::block::{BlockDev, Result};
+use crate::bytes::{be16, le16, le32};
 
 /// What a device holds: `blkid -p -o export` pairs, in blkid's order (TYPE always set).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -44,16 +45,6 @@ impl Bytes<'_> {
         }
         Ok(buf)
     }
-}
-
-fn le16(b: &[u8], at: usize) -> u64 {
-    u64::from(u16::from_le_bytes([b[at], b[at + 1]]))
-}
-fn le32(b: &[u8], at: usize) -> u64 {
-    u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
-}
-fn be16(b: &[u8], at: usize) -> u64 {
-    u64::from(u16::from_be_bytes([b[at], b[at + 1]]))
 }
 
 /// A 16-byte UUID as 8-4-4-4-12 lower-case hex.

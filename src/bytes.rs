@@ -1,0 +1,24 @@
+//! Fixed-width integers at byte offsets of on-disk structures. Callers check that the
+//! slice is long enough (every structure is read into a buffer of its full size first).
+
+/// Little-endian u16 at `at`, widened.
+pub fn le16(b: &[u8], at: usize) -> u64 {
+    u64::from(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+/// Little-endian u32 at `at`, widened.
+pub fn le32(b: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
+}
+
+/// Little-endian u64 at `at`.
+pub fn le64(b: &[u8], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(x)
+}
+
+/// Big-endian u16 at `at`, widened.
+pub fn be16(b: &[u8], at: usize) -> u64 {
+    u64::from(u16::from_be_bytes([b[at], b[at + 1]]))
+}
