@@ -13,6 +13,7 @@ pub mod bytes;
 pub mod cli;
 pub mod colour;
 pub mod commands;
+pub mod fs;
 pub mod hostenv;
 pub mod lvm;
 pub mod parse;
