@@ -22,6 +22,23 @@ fn rfish_in(dir: &Path, args: &[&str], script: &str) -> Run {
     run_with_stdin(cmd, script)
 }
 
+/// `/dev/sdX` with the drive letter replaced by `?`.
+fn mask_drive_letters(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("/dev/sd") {
+        let at = i + "/dev/sd".len();
+        out.push_str(&rest[..at]);
+        let mut chars = rest[at..].chars();
+        if chars.next().is_some() {
+            out.push('?');
+        }
+        rest = chars.as_str();
+    }
+    out.push_str(rest);
+    out
+}
+
 /// guestfish's library errors as rfish prints them (its warnings, which depend on the
 /// appliance's mood, dropped).
 fn normalise(text: &str) -> String {
@@ -85,7 +102,13 @@ fn device_commands_match_guestfish_output_and_resulting_images() {
     let got = rfish_in(dirs[1].path(), &args, script);
     assert_eq!(want.status, 0, "guestfish: {}", want.stderr);
     assert_eq!(got.stdout, want.stdout, "stdout");
-    assert_eq!(got.stderr, normalise(&want.stderr), "stderr");
+    // Appliance-side messages name the kernel's device, and guestfish's appliance does not
+    // always enumerate its disks in the order added: compare with drive letters masked.
+    assert_eq!(
+        mask_drive_letters(&got.stderr),
+        mask_drive_letters(&normalise(&want.stderr)),
+        "stderr"
+    );
     assert_eq!(got.status, want.status);
     for (name, fmt) in [("a.raw", "raw"), ("b.qcow2", "qcow2"), ("out.raw", "raw")] {
         let (code, text) = qemu::compare(
