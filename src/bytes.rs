@@ -22,3 +22,16 @@ pub fn le64(b: &[u8], at: usize) -> u64 {
 pub fn be16(b: &[u8], at: usize) -> u64 {
     u64::from(u16::from_be_bytes([b[at], b[at + 1]]))
 }
+
+/// A 16-byte UUID as 8-4-4-4-12 lower-case hex.
+pub fn uuid_string(b: &[u8]) -> String {
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

@@ -9,7 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::qemu::{self, qemu_img, qemu_io};
-use common::{Run, as_rfish, guestfish, rfish, run_with_stdin};
+use common::{
+    Run, guestfish, guestfish_errors_as_rfish, mask_drive_letters, rfish, run_with_stdin,
+};
 
 fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
@@ -20,34 +22,6 @@ fn rfish_in(dir: &Path, args: &[&str], script: &str) -> Run {
     let mut cmd = rfish();
     cmd.current_dir(dir).args(args);
     run_with_stdin(cmd, script)
-}
-
-/// `/dev/sdX` with the drive letter replaced by `?`.
-fn mask_drive_letters(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("/dev/sd") {
-        let at = i + "/dev/sd".len();
-        out.push_str(&rest[..at]);
-        let mut chars = rest[at..].chars();
-        if chars.next().is_some() {
-            out.push('?');
-        }
-        rest = chars.as_str();
-    }
-    out.push_str(rest);
-    out
-}
-
-/// guestfish's library errors as rfish prints them (its warnings, which depend on the
-/// appliance's mood, dropped).
-fn normalise(text: &str) -> String {
-    let errors: String = text
-        .lines()
-        .filter(|l| !l.starts_with("libguestfs: warning:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    as_rfish(&errors.replace("libguestfs: error: ", "rfish: error: "))
 }
 
 #[test]
@@ -106,7 +80,7 @@ fn device_commands_match_guestfish_output_and_resulting_images() {
     // always enumerate its disks in the order added: compare with drive letters masked.
     assert_eq!(
         mask_drive_letters(&got.stderr),
-        mask_drive_letters(&normalise(&want.stderr)),
+        mask_drive_letters(&guestfish_errors_as_rfish(&want.stderr)),
         "stderr"
     );
     assert_eq!(got.status, want.status);
@@ -152,7 +126,7 @@ fn disk_create_errors_match_guestfish() {
     };
     gf.current_dir(dir.path());
     let want = run_with_stdin(gf, script);
-    assert_eq!(got.stderr, normalise(&want.stderr));
+    assert_eq!(got.stderr, guestfish_errors_as_rfish(&want.stderr));
     assert_eq!(got.stdout, want.stdout);
 }
 

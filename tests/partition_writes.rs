@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{as_rfish, guestfish, rfish, run_with_stdin};
+use common::{guestfish, guestfish_errors_as_rfish, mask_drive_letters, rfish, run_with_stdin};
 
 const SCRIPT: &str = include_str!("partition_writes.fish");
 
@@ -43,21 +43,6 @@ fn dump(path: &Path) -> String {
                 .filter(|f| !f.trim_start().starts_with("uuid="))
                 .collect();
             format!("{}\n", kept.join(", "))
-        })
-        .collect()
-}
-
-/// parted's messages name the appliance kernel's device, which is not always the API name
-/// (guestfish's appliance sometimes enumerates its disks in another order): mask the
-/// letter in `parted: /dev/sdX:`.
-fn kernel_names_masked(text: &str) -> String {
-    text.lines()
-        .map(|l| match l.find("parted: /dev/sd") {
-            Some(i) => {
-                let at = i + "parted: /dev/sd".len();
-                format!("{}?{}\n", &l[..at], &l[at + 1..])
-            }
-            None => format!("{l}\n"),
         })
         .collect()
 }
@@ -101,14 +86,10 @@ fn tables_written_by_rfish_are_what_parted_writes_for_guestfish() {
     let theirs = tempfile::tempdir().expect("tmp");
     let want = run(theirs.path(), gf);
     assert_eq!(got.stdout, want.stdout);
-    let want_err: String = as_rfish(&want.stderr.replace("libguestfs: error: ", "rfish: error: "))
-        .lines()
-        .filter(|l| !l.contains("warning"))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let want_err = guestfish_errors_as_rfish(&want.stderr);
     assert_eq!(
-        kernel_names_masked(&got.stderr.replace("*stdin*", "x")),
-        kernel_names_masked(&want_err.replace("*stdin*", "x"))
+        mask_drive_letters(&got.stderr.replace("*stdin*", "x")),
+        mask_drive_letters(&want_err.replace("*stdin*", "x"))
     );
     for i in 1..=4 {
         let name = format!("d{i}.img");

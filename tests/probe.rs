@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{as_rfish, guestfish, rfish, run_with_stdin};
+use common::{guestfish, guestfish_errors_as_rfish, rfish, run_with_stdin};
 
 fn sh(cmd: &str, dir: &Path) {
     let out = Command::new("sh")
@@ -175,10 +175,6 @@ fn list_filesystems_and_vfs_answers_match_guestfish() {
     gf.current_dir(d).args(args);
     let want = run_with_stdin(gf, script);
     assert_eq!(got.stdout, want.stdout);
-    let want_err: String = as_rfish(&want.stderr)
-        .lines()
-        .filter(|l| !l.contains("warning"))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let want_err = guestfish_errors_as_rfish(&want.stderr);
     assert_eq!(got.stderr, want_err);
 }

@@ -6,7 +6,9 @@
 use std::fs::File;
 use std::io::Read;
 
-use super::spec::{ArgKind, ArgSpec, Arity, CommandSpec, RetType, arg};
+use super::spec::{
+    ArgKind, ArgSpec, Arity, CommandSpec, RetType, arg, declared, func_name as func,
+};
 use super::{Args, CmdError, Ctx, Value};
 use crate::block::{Allocation, BlockError, copy_sparse, copy_to_stream};
 use crate::session::DevRef;
@@ -25,23 +27,7 @@ const fn dev_cmd(
     longdesc: &'static str,
     handler: super::spec::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        aliases: &[],
-        args: DEVICE_ARG,
-        optargs: &[],
-        arity: Arity::Declared,
-        free_synopsis: "",
-        ret,
-        shortdesc,
-        longdesc,
-        examples: &[],
-        handler,
-    }
-}
-
-fn func(name: &str) -> String {
-    name.replace('-', "_")
+    declared(name, DEVICE_ARG, ret, shortdesc, longdesc, &[], handler)
 }
 
 /// The device named by argument 0, opened.

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::fish::free as fish;
 use super::output::Field;
-use super::spec::{ArgKind, Arity, CommandSpec, RetType, arg};
+use super::spec::{ArgKind, CommandSpec, RetType, arg, declared};
 use super::{Args, CmdError, Ctx, Value};
 use crate::block::qcow2::create::{NewImage, create};
 use crate::block::qcow2::{Qcow2, snapshot};
@@ -16,7 +16,7 @@ use crate::block::{BlockError, ImageFormat, image_info};
 use crate::parse::value::parse_size;
 use crate::session::DriveSpec;
 
-/// A declared-arity command, its fields in `CommandSpec` order.
+/// A declared-arity command with aliases and optional arguments.
 #[allow(clippy::too_many_arguments)] // one parameter per field of the struct it builds
 const fn api(
     name: &'static str,
@@ -30,17 +30,9 @@ const fn api(
     handler: super::spec::Handler,
 ) -> CommandSpec {
     CommandSpec {
-        name,
         aliases,
-        args,
         optargs,
-        arity: Arity::Declared,
-        free_synopsis: "",
-        ret,
-        shortdesc,
-        longdesc,
-        examples,
-        handler,
+        ..declared(name, args, ret, shortdesc, longdesc, examples, handler)
     }
 }
 

@@ -5,7 +5,9 @@
 //! (random disk GUIDs, made-up types), rfish says the table is the wrong kind instead.
 
 use super::output::Field;
-use super::spec::{ArgKind, ArgSpec, CommandSpec, RetType, arg, declared as cmd};
+use super::spec::{
+    ArgKind, ArgSpec, CommandSpec, RetType, arg, declared as cmd, func_name as func,
+};
 use super::{Args, CmdError, Ctx, Value};
 use crate::part::{
     PartEntry, PartKind, PartTable, TableKind, canonical_name, parse_device_name, read_table,
@@ -19,10 +21,6 @@ const LEGACY_BIOS_BOOTABLE: u64 = 1 << 2;
 static DEV: &[ArgSpec] = &[arg("device", ArgKind::Device)];
 static DEV_PARTNUM: &[ArgSpec] = &[arg("device", ArgKind::Device), arg("partnum", ArgKind::Int)];
 static PARTITION: &[ArgSpec] = &[arg("partition", ArgKind::Device)];
-
-fn func(name: &str) -> String {
-    name.replace('-', "_")
-}
 
 /// The partition table of the whole drive named by argument 0.
 fn table(ctx: &mut Ctx<'_>, cmd: &str, args: &Args) -> Result<PartTable, CmdError> {

@@ -4,7 +4,7 @@
 //! and messages follow guestfish 1.48 (daemon/parted.c: the parted invocations it makes,
 //! and what parted then writes).
 
-use super::spec::{ArgKind, ArgSpec, CommandSpec, RetType, arg, declared};
+use super::spec::{ArgKind, ArgSpec, CommandSpec, RetType, arg, declared, func_name as func};
 use super::{Args, CmdError, Ctx, Value};
 use crate::block::{BlockError, Device};
 use crate::part::write::{self, LINUX_FS_GUID, gpt_type};
@@ -31,10 +31,6 @@ const fn cmd(
         examples,
         handler,
     )
-}
-
-fn func(name: &str) -> String {
-    name.replace('-', "_")
 }
 
 /// The writable whole device named by argument 0.

@@ -173,3 +173,8 @@ pub const fn declared(
         handler,
     }
 }
+
+/// The library name of a command, as errors print it (`part_add` for `part-add`).
+pub fn func_name(cmd: &str) -> String {
+    cmd.replace('-', "_")
+}

@@ -6,7 +6,7 @@
 //! allocates in proportion to what the device claims.
 
 use crate::block::{BlockDev, Result};
-use crate::bytes::{be16, le16, le32};
+use crate::bytes::{be16, le16, le32, uuid_string as uuid};
 
 /// What a device holds: `blkid -p -o export` pairs, in blkid's order (TYPE always set).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -45,19 +45,6 @@ impl Bytes<'_> {
         }
         Ok(buf)
     }
-}
-
-/// A 16-byte UUID as 8-4-4-4-12 lower-case hex.
-fn uuid(b: &[u8]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 /// A NUL-padded (or space-padded) label; `None` when empty.

@@ -84,3 +84,32 @@ pub fn as_rfish(text: &str) -> String {
     text.replace("man guestfish", "rfish --help")
         .replace("guestfish", "rfish")
 }
+
+/// guestfish's standard error as rfish would print it: library errors renamed, guestfish's
+/// name replaced, and its warnings (which depend on the appliance's mood) dropped.
+pub fn guestfish_errors_as_rfish(text: &str) -> String {
+    as_rfish(&text.replace("libguestfs: error: ", "rfish: error: "))
+        .lines()
+        .filter(|l| !l.contains("libguestfs: warning:") && !l.contains("rfish: warning:"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// `/dev/sdX` with the drive letter replaced by `?`. Appliance-side messages name the
+/// guest kernel's device, and guestfish's appliance does not always enumerate its disks in
+/// the order they were added, so comparisons of messages mask the letter.
+pub fn mask_drive_letters(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("/dev/sd") {
+        let at = i + "/dev/sd".len();
+        out.push_str(&rest[..at]);
+        let mut chars = rest[at..].chars();
+        if chars.next().is_some() {
+            out.push('?');
+        }
+        rest = chars.as_str();
+    }
+    out.push_str(rest);
+    out
+}

@@ -227,14 +227,6 @@ impl Superblock {
 
     /// The UUID as 8-4-4-4-12 lower-case hex.
     pub fn uuid_string(&self) -> String {
-        let h: String = self.uuid.iter().map(|x| format!("{x:02x}")).collect();
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        crate::bytes::uuid_string(&self.uuid)
     }
 }
