@@ -35,3 +35,8 @@ pub fn uuid_string(b: &[u8]) -> String {
         &h[20..32]
     )
 }
+
+/// Big-endian u32 at `at`, widened.
+pub fn be32(b: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
+}

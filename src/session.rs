@@ -85,6 +85,8 @@ pub struct Session {
     pub location: Option<Location>,
     /// `--pipe-error`: a failing `| host-cmd` makes the command fail.
     pub pipe_error: bool,
+    /// The mounted filesystems.
+    pub vfs: crate::fs::vfs::Vfs,
 }
 
 impl Session {
@@ -192,6 +194,45 @@ impl Session {
     pub fn volume_groups(&mut self, func: &str) -> Result<Vec<crate::lvm::VolumeGroup>, CmdError> {
         let candidates = self.fs_candidates(func)?;
         crate::lvm::scan(&candidates).map_err(|e| CmdError::api(func, e))
+    }
+
+    /// Open the filesystem on a device for mounting: (canonical device name, filesystem,
+    /// device is read-only). rfish drives ext2/3/4 natively; other types need the
+    /// appliance.
+    pub fn open_filesystem(
+        &mut self,
+        func: &str,
+        name: &str,
+    ) -> Result<(String, Arc<dyn crate::fs::Filesystem>, bool), CmdError> {
+        let d = self.device(func, name)?;
+        let probed = crate::part::probe::probe(d.dev.as_ref())
+            .map_err(|e| CmdError::api(func, format!("{}: {e}", d.name)))?;
+        let kind = probed
+            .as_ref()
+            .and_then(|p| p.get("TYPE"))
+            .unwrap_or("")
+            .to_string();
+        match kind.as_str() {
+            "ext2" | "ext3" | "ext4" => {
+                let fs = crate::fs::ext4::Ext4::open(d.dev.clone())
+                    .map_err(|e| CmdError::api(func, format!("{}: {e}", d.name)))?;
+                Ok((d.name, Arc::new(fs), d.read_only))
+            }
+            "" => Err(CmdError::api(
+                func,
+                format!(
+                    "{}: wrong fs type, bad option, bad superblock on {}, missing codepage or helper program, or other error.",
+                    d.name, d.name
+                ),
+            )),
+            other => Err(CmdError::api(
+                func,
+                format!(
+                    "{}: {other} is not supported yet: rfish mounts ext2, ext3 and ext4 natively, and other filesystems will be mounted through its appliance",
+                    d.name
+                ),
+            )),
+        }
     }
 
     /// Flush every opened drive (write back metadata, make data durable).

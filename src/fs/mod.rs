@@ -1,4 +1,161 @@
-//! Filesystems. `ext4` is rfish's native ext2/3/4 driver (read side first); the
-//! Filesystem trait and the VFS arrive with it (issue 5).
+//! Filesystems behind one trait. `ext4` is rfish's native ext2/3/4 driver; [`vfs`] is the
+//! mount table and guest path resolution every file command goes through. The trait carries
+//! everything the read commands, the write side and SELinux labelling need (inode numbers,
+//! every stat field, extended attributes), so other implementations (the appliance's remote
+//! filesystems) slot in without touching the commands.
 
+pub mod error;
 pub mod ext4;
+pub mod vfs;
+
+pub use error::{Errno, FsError, FsResult};
+
+/// An inode number.
+pub type Ino = u64;
+
+/// The type of a file, from its mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileType {
+    /// S_IFREG.
+    Regular,
+    /// S_IFDIR.
+    Directory,
+    /// S_IFLNK.
+    Symlink,
+    /// S_IFCHR.
+    CharDevice,
+    /// S_IFBLK.
+    BlockDevice,
+    /// S_IFIFO.
+    Fifo,
+    /// S_IFSOCK.
+    Socket,
+    /// A mode with no valid type.
+    Unknown,
+}
+
+impl FileType {
+    /// The type bits of a mode.
+    pub fn from_mode(mode: u32) -> FileType {
+        match mode & 0o170000 {
+            0o100000 => FileType::Regular,
+            0o040000 => FileType::Directory,
+            0o120000 => FileType::Symlink,
+            0o020000 => FileType::CharDevice,
+            0o060000 => FileType::BlockDevice,
+            0o010000 => FileType::Fifo,
+            0o140000 => FileType::Socket,
+            _ => FileType::Unknown,
+        }
+    }
+}
+
+/// A time stamp: seconds since the epoch and nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
+pub struct Timespec {
+    /// Seconds (may be negative).
+    pub sec: i64,
+    /// Nanoseconds, 0..1e9.
+    pub nsec: u32,
+}
+
+/// Everything `stat(2)` reports, plus the creation time where the filesystem keeps one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    /// Inode number.
+    pub ino: Ino,
+    /// Type and permission bits.
+    pub mode: u32,
+    /// Hard links.
+    pub nlink: u64,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Device number of a device file (Linux encoding: major, minor).
+    pub rdev: (u32, u32),
+    /// Size in bytes.
+    pub size: u64,
+    /// 512-byte units allocated.
+    pub blocks: u64,
+    /// Preferred I/O size (the block size).
+    pub blksize: u32,
+    /// Last access.
+    pub atime: Timespec,
+    /// Last modification.
+    pub mtime: Timespec,
+    /// Last status change.
+    pub ctime: Timespec,
+    /// Creation, when recorded.
+    pub crtime: Option<Timespec>,
+    /// Filesystem-specific inode flags (ext4's `chattr` flags).
+    pub flags: u32,
+}
+
+impl Stat {
+    /// The file type.
+    pub fn file_type(&self) -> FileType {
+        FileType::from_mode(self.mode)
+    }
+}
+
+/// One directory entry (never `.` or `..`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The name, as stored.
+    pub name: Vec<u8>,
+    /// Its inode.
+    pub ino: Ino,
+    /// Its type as the directory records it (may be Unknown without the filetype feature).
+    pub kind: FileType,
+}
+
+/// What `statvfs(2)` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatVfs {
+    /// Block size.
+    pub bsize: u64,
+    /// Fragment size.
+    pub frsize: u64,
+    /// Blocks in the filesystem (less the metadata overhead, as Linux reports it).
+    pub blocks: u64,
+    /// Free blocks.
+    pub bfree: u64,
+    /// Free blocks available to unprivileged users.
+    pub bavail: u64,
+    /// Inodes.
+    pub files: u64,
+    /// Free inodes.
+    pub ffree: u64,
+    /// Free inodes for unprivileged users.
+    pub favail: u64,
+    /// Filesystem id.
+    pub fsid: u64,
+    /// Mount flags.
+    pub flag: u64,
+    /// Longest name.
+    pub namemax: u64,
+}
+
+/// A filesystem rfish can read (and, for implementations that support it, write).
+pub trait Filesystem: Send + Sync {
+    /// The VFS type name (`ext4`, `ext3`, `ext2`, ...).
+    fn type_name(&self) -> &str;
+    /// The root directory's inode.
+    fn root(&self) -> Ino;
+    /// Look `name` up in directory `dir`.
+    fn lookup(&self, dir: Ino, name: &[u8]) -> FsResult<Option<Ino>>;
+    /// The attributes of an inode.
+    fn stat(&self, ino: Ino) -> FsResult<Stat>;
+    /// Every entry of a directory except `.` and `..`, in on-disk order.
+    fn read_dir(&self, dir: Ino) -> FsResult<Vec<DirEntry>>;
+    /// Read file bytes at `offset` into `buf`; returns the count (0 at end of file).
+    fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> FsResult<usize>;
+    /// The target of a symbolic link.
+    fn read_link(&self, ino: Ino) -> FsResult<Vec<u8>>;
+    /// Every extended attribute of an inode as the kernel's listxattr/getxattr present
+    /// them (full names with namespace prefix; POSIX ACLs in the xattr format).
+    fn xattrs(&self, ino: Ino) -> FsResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Filesystem statistics.
+    fn statvfs(&self) -> FsResult<StatVfs>;
+}

@@ -1,8 +1,21 @@
 //! The native ext2/3/4 driver, one on-disk structure per file (the kernel's
-//! Documentation/filesystems/ext4/ is the reference): `superblock`, `group_desc`.
-//! Every value read from the image is checked before use; checksums (metadata_csum's
-//! crc32c, the older gdt_csum crc16) are verified.
+//! Documentation/filesystems/ext4/ is the reference): `superblock`, `group_desc`, `inode`,
+//! `extent` (extent trees), `blockmap` (ext2/3 indirect blocks), `dir` (linear directory
+//! blocks), `htree` + `dirhash` (hashed directory indexes), `xattr`, `journal` (jbd2 replay
+//! into memory). Every value read from the image is checked before use; checksums
+//! (metadata_csum's crc32c, the older gdt_csum crc16) are verified.
 
+pub mod blockmap;
 pub mod checksum;
+pub mod dir;
+pub mod dirhash;
+pub mod extent;
+pub mod fs;
 pub mod group_desc;
+pub mod htree;
+pub mod inode;
+pub mod journal;
 pub mod superblock;
+pub mod xattr;
+
+pub use fs::Ext4;

@@ -1,0 +1,102 @@
+//! The filesystem layer's typed error: an errno a user recognises (as guestfish prints the
+//! appliance's `strerror`), or a block-layer error naming the damaged structure.
+
+use std::fmt;
+
+use crate::block::BlockError;
+
+/// The POSIX errors file operations report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Errno {
+    /// ENOENT.
+    NotFound,
+    /// ENOTDIR.
+    NotDir,
+    /// EISDIR.
+    IsDir,
+    /// ELOOP.
+    Loop,
+    /// ENAMETOOLONG.
+    NameTooLong,
+    /// EINVAL.
+    Invalid,
+    /// ENODATA (no such extended attribute).
+    NoData,
+    /// ENOKEY: the file is encrypted and rfish has no key.
+    NoKey,
+    /// EROFS.
+    ReadOnly,
+    /// EBUSY.
+    Busy,
+    /// ENOTSUP.
+    NotSupported,
+}
+
+impl Errno {
+    /// The C library's `strerror` text.
+    pub fn text(self) -> &'static str {
+        match self {
+            Errno::NotFound => "No such file or directory",
+            Errno::NotDir => "Not a directory",
+            Errno::IsDir => "Is a directory",
+            Errno::Loop => "Too many levels of symbolic links",
+            Errno::NameTooLong => "File name too long",
+            Errno::Invalid => "Invalid argument",
+            Errno::NoData => "No data available",
+            Errno::NoKey => "Required key not available",
+            Errno::ReadOnly => "Read-only file system",
+            Errno::Busy => "Device or resource busy",
+            Errno::NotSupported => "Operation not supported",
+        }
+    }
+}
+
+/// Why a filesystem operation failed.
+#[derive(Debug)]
+pub enum FsError {
+    /// A POSIX error.
+    Errno(Errno),
+    /// The device failed, or the filesystem's bytes are corrupt.
+    Block(BlockError),
+}
+
+impl FsError {
+    /// A corrupt on-disk structure.
+    pub fn corrupt(structure: &'static str, detail: impl Into<String>) -> FsError {
+        FsError::Block(BlockError::corrupt(structure, detail))
+    }
+
+    /// The errno, if this is one.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            FsError::Errno(e) => Some(*e),
+            FsError::Block(_) => None,
+        }
+    }
+}
+
+impl From<Errno> for FsError {
+    fn from(e: Errno) -> FsError {
+        FsError::Errno(e)
+    }
+}
+
+impl From<BlockError> for FsError {
+    fn from(e: BlockError) -> FsError {
+        FsError::Block(e)
+    }
+}
+
+impl fmt::Display for FsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FsError::Errno(e) => f.write_str(e.text()),
+            FsError::Block(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for FsError {}
+
+/// Results of filesystem operations.
+pub type FsResult<T> = std::result::Result<T, FsError>;
