@@ -355,7 +355,7 @@ fn download(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     let remote = args.text(0);
     let local = args.text(1);
     if !remote.starts_with("/dev/") {
-        return Err(not_a_device("download", &remote));
+        return super::fsread::download_file(ctx, &remote, &local);
     }
     let to_stdout = local == "/dev/stdout";
     let dev = ctx.session.device("download", &remote)?.dev;

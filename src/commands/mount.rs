@@ -3,7 +3,7 @@
 //! command resolves paths through.
 
 use super::spec::{ArgKind, ArgSpec, Arity, CommandSpec, RetType, arg, declared as cmd};
-use super::{Args, CmdError, Ctx, Value};
+use super::{CmdError, Ctx, Value};
 use crate::fs::vfs::{Mount, MountError};
 
 static MOUNT_ARGS: &[ArgSpec] = &[
@@ -29,14 +29,18 @@ fn do_mount(
         read_only: force_ro || ro_opt || dev_ro,
         options: options.to_string(),
     };
+    let sysroot = format!("/sysroot{}", if mountpoint == "/" { "" } else { mountpoint });
     ctx.session.vfs.mount(m).map_err(|e| match e {
         MountError::RootFirst | MountError::Target(_) => CmdError::api(
             func,
-            format!("{mountpoint}: No such file or directory"),
+            format!("mount: {mountpoint}: mount point is not a directory"),
         ),
+        // guestfish's appliance reports mount(8)'s failure.
         MountError::Busy => CmdError::api(
             func,
-            format!("{device} on {mountpoint}: Device or resource busy"),
+            format!(
+                "mount exited with status 32: mount: {sysroot}: {device} already mounted on {sysroot}.\n       dmesg(1) may have more information after failed mount system call."
+            ),
         ),
     })?;
     Ok(Value::Unit)
@@ -133,10 +137,10 @@ pub static UMOUNT: CommandSpec = CommandSpec {
         let what = args.text(0);
         ctx.session.vfs.umount(&what).map_err(|e| {
             let reason = match e.errno() {
-                Some(crate::fs::Errno::Busy) => "target is busy.".to_string(),
-                _ => "not mounted.".to_string(),
+                Some(crate::fs::Errno::Busy) => "target is busy.",
+                _ => "no mount point specified.",
             };
-            CmdError::api("umount", format!("umount: {what}: {reason}"))
+            CmdError::api("umount", format!("{what}: umount: /sysroot{what}: {reason}"))
         })?;
         ctx.session.flush_drives().map_err(|e| CmdError::api("umount", e))?;
         Ok(Value::Unit)

@@ -87,7 +87,9 @@ fn print_fields(out: &mut dyn Write, indent: &str, fields: &[(&str, Field)]) -> 
                     if b.is_ascii_graphic() || b == b' ' {
                         out.write_all(&[b])?;
                     } else {
-                        write!(out, "\\x{b:02x}")?;
+                        // guestfish prints a (signed) char with %02x: bytes from 0x80 on
+                        // come out sign-extended.
+                        write!(out, "\\x{:02x}", i32::from(b as i8) as u32)?;
                     }
                 }
             }
@@ -153,9 +155,9 @@ mod tests {
         assert_eq!(
             printed(
                 RetType::Struct,
-                Value::Struct(vec![("attrval", Field::Buffer(b"a\x00\n".to_vec()))])
+                Value::Struct(vec![("attrval", Field::Buffer(b"a\x00\n\xe8".to_vec()))])
             ),
-            "attrval: a\\x00\\x0a\n"
+            "attrval: a\\x00\\x0a\\xffffffe8\n"
         );
         assert_eq!(
             printed(RetType::BufferOut, Value::Buffer(b"\x00raw".to_vec())),

@@ -113,3 +113,55 @@ pub fn mask_drive_letters(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// Build (once per target directory, under a lock shared by all test binaries) the
+/// fixtures a testdata script makes, and return their directory.
+pub fn fixtures(script: &str) -> std::path::PathBuf {
+    let name = Path::new(script)
+        .file_stem()
+        .expect("script name")
+        .to_string_lossy()
+        .into_owned();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures").join(&name);
+    std::fs::create_dir_all(&dir).expect("fixture dir");
+    let script_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(script);
+    let lock = dir.with_extension("lock");
+    let out = Command::new("flock")
+        .arg(&lock)
+        .arg(&script_path)
+        .arg(&dir)
+        .output()
+        .expect("run fixture script");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// The script `testdata/record-guestfish.sh` feeds guestfish for NAME, so rfish can run
+/// the very same lines (line numbers in error messages match).
+pub fn record_script(name: &str, image: &str) -> String {
+    let cmds = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/guestfish")
+            .join(format!("{name}.cmds")),
+    )
+    .expect("read .cmds");
+    let mut s = format!("add {image} readonly:true format:raw\nrun\n");
+    for line in cmds.lines().filter(|l| !l.is_empty()) {
+        let marker = format!("### {}", line.replace('"', "\\\""));
+        s.push_str(&format!("echo \"{marker}\"\necho \"{marker}\" | cat 1>&2\n{line}\n"));
+    }
+    s
+}
+
+/// guestfish's recorded (stdout, stderr) for NAME.
+pub fn record(name: &str) -> (Vec<u8>, String) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/guestfish");
+    let out = std::fs::read(dir.join(format!("{name}.out"))).expect("read .out");
+    let err = std::fs::read_to_string(dir.join(format!("{name}.err"))).expect("read .err");
+    (out, err)
+}

@@ -134,13 +134,19 @@ fn tea(buf: &mut [u32; 4], inp: &[u32; 8]) {
 /// The major hash of `name` (bit 0 clear), with the filesystem's `seed` (all zero: the
 /// default seed).
 pub fn dx_hash(name: &[u8], version: HashVersion, seed: [u32; 4]) -> u32 {
+    dx_hash_pair(name, version, seed).0
+}
+
+/// The (major, minor) hash pair: the order in which Linux returns the entries of an
+/// indexed directory from readdir.
+pub fn dx_hash_pair(name: &[u8], version: HashVersion, seed: [u32; 4]) -> (u32, u32) {
     let mut buf = if seed.iter().any(|&w| w != 0) {
         seed
     } else {
         [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476]
     };
-    let hash = match version {
-        HashVersion::Legacy { unsigned } => legacy(name, unsigned),
+    let (hash, minor) = match version {
+        HashVersion::Legacy { unsigned } => (legacy(name, unsigned), 0),
         HashVersion::HalfMd4 { unsigned } => {
             let mut rest = name;
             loop {
@@ -150,7 +156,7 @@ pub fn dx_hash(name: &[u8], version: HashVersion, seed: [u32; 4]) -> u32 {
                 }
                 rest = &rest[32..];
             }
-            buf[1]
+            (buf[1], buf[2])
         }
         HashVersion::Tea { unsigned } => {
             let mut rest = name;
@@ -161,14 +167,15 @@ pub fn dx_hash(name: &[u8], version: HashVersion, seed: [u32; 4]) -> u32 {
                 }
                 rest = &rest[16..];
             }
-            buf[0]
+            (buf[0], buf[1])
         }
     };
     let hash = hash & !1;
     // The end-of-directory cookie is reserved.
-    if hash == 0x7fff_ffff << 1 {
+    let hash = if hash == 0x7fff_ffff << 1 {
         (0x7fff_ffff - 1) << 1
     } else {
         hash
-    }
+    };
+    (hash, minor)
 }

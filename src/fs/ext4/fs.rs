@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use crate::block::{BlockDev, Device};
+use crate::block::Device;
 use crate::bytes::le32;
 use crate::fs::{
     DirEntry, Errno, FileType, Filesystem, FsError, FsResult, Ino, Stat, StatVfs,
@@ -27,8 +27,6 @@ const INCOMPAT_KNOWN: u32 = 0x2 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x4
     | 0x4000 | 0x8000 | 0x10000 | 0x20000;
 /// incompat: largedir (3-level htree).
 const INCOMPAT_LARGEDIR: u32 = 0x4000;
-/// incompat: inline_data.
-const INCOMPAT_INLINE_DATA: u32 = 0x8000;
 /// incompat: casefold.
 const INCOMPAT_CASEFOLD: u32 = 0x20000;
 /// s_flags: directory hashes use unsigned chars.
@@ -369,6 +367,8 @@ impl Ext4 {
                 kind: e.kind,
             })
             .collect();
+        let mut entries = entries;
+        self.sort_like_readdir(inode, &mut entries);
         let by_name = entries
             .iter()
             .enumerate()
@@ -377,6 +377,32 @@ impl Ext4 {
         let l = Arc::new(Listing { entries, by_name });
         self.dirs.lock().expect("dir cache").put(inode.ino, l.clone());
         Ok(l)
+    }
+
+    /// Linux returns the entries of a directory it treats as indexed (dir_index on, and
+    /// the directory indexed, one block long or inline) in (hash, minor hash) order;
+    /// guestfish's unsorted outputs (checksums-out, tar-out) follow that order.
+    fn sort_like_readdir(&self, inode: &Inode, entries: &mut [DirEntry]) {
+        if self.sb.compat & COMPAT_DIR_INDEX == 0 {
+            return;
+        }
+        let bs = u64::from(self.sb.block_size);
+        let indexed = inode.flags & inode::FLAG_INDEX != 0;
+        let inline = inode.flags & inode::FLAG_INLINE_DATA != 0;
+        if !(indexed || inline || inode.size / bs == 1) {
+            return;
+        }
+        let mut version = self.sb.raw[0xfc];
+        if indexed {
+            let mut block = vec![0u8; self.block_size()];
+            if self.read_data(inode, 0, &mut block).is_ok() {
+                version = block[0x1c];
+            }
+        }
+        let Some(v) = super::dirhash::HashVersion::from_disk(version, self.unsigned_hash) else {
+            return;
+        };
+        entries.sort_by_cached_key(|e| super::dirhash::dx_hash_pair(&e.name, v, self.hash_seed));
     }
 
     /// Look a name up through the hash index.
@@ -609,6 +635,13 @@ impl Filesystem for Ext4 {
             0
         };
         let free: u64 = self.groups.iter().map(|g| u64::from(g.free_blocks)).sum();
+        // Linux keeps 2% of the blocks (at most 4096) back for delayed allocation on
+        // filesystems with extents.
+        let resv = if sb.incompat & sbm::INCOMPAT_EXTENTS != 0 {
+            (sb.blocks_count / 50).min(4096)
+        } else {
+            0
+        };
         let ffree: u64 = self.groups.iter().map(|g| u64::from(g.free_inodes)).sum();
         let u = &sb.uuid;
         let w = |i: usize| u64::from(u32::from_le_bytes([u[i], u[i + 1], u[i + 2], u[i + 3]]));
@@ -617,7 +650,7 @@ impl Filesystem for Ext4 {
             frsize: u64::from(sb.block_size),
             blocks: sb.blocks_count.saturating_sub(overhead),
             bfree: free,
-            bavail: free.saturating_sub(reserved),
+            bavail: free.saturating_sub(reserved + resv),
             files: u64::from(sb.inodes_count),
             ffree,
             favail: ffree,

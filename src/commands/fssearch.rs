@@ -1,0 +1,608 @@
+//! Looking inside guest files: checksum, checksums-out, file, the grep family, wc-l,
+//! wc-w, wc-c, hexdump, strings, strings-e — with the output of the tools guestfish's
+//! appliance runs (md5sum & co., cksum, file -zSb, grep, wc, hexdump -C, strings).
+
+use md5::Digest;
+
+use super::fslist::walk;
+use super::fsread::{copy_file, open_file, path_error, read_all, resolve, with_host_out};
+use super::spec::{ArgKind, ArgSpec, Arity, CommandSpec, RetType, arg, declared as cmd};
+use super::{Args, CmdError, Ctx, Value};
+use crate::fs::{FileType, Stat};
+use crate::session::Session;
+
+/// A running digest of one of guestfish's checksum types.
+enum Hasher {
+    Md5(md5::Md5),
+    Sha1(sha1::Sha1),
+    Sha224(sha2::Sha224),
+    Sha256(sha2::Sha256),
+    Sha384(sha2::Sha384),
+    Sha512(sha2::Sha512),
+    Crc(crc::Digest<'static, u32>, u64),
+}
+
+const CKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_CKSUM);
+
+impl Hasher {
+    fn new(kind: &str) -> Option<Hasher> {
+        Some(match kind {
+            "md5" => Hasher::Md5(md5::Md5::new()),
+            "sha1" => Hasher::Sha1(sha1::Sha1::new()),
+            "sha224" => Hasher::Sha224(sha2::Sha224::new()),
+            "sha256" => Hasher::Sha256(sha2::Sha256::new()),
+            "sha384" => Hasher::Sha384(sha2::Sha384::new()),
+            "sha512" => Hasher::Sha512(sha2::Sha512::new()),
+            "crc" => Hasher::Crc(CKSUM.digest(), 0),
+            _ => return None,
+        })
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Md5(h) => h.update(data),
+            Hasher::Sha1(h) => h.update(data),
+            Hasher::Sha224(h) => h.update(data),
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha384(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+            Hasher::Crc(d, len) => {
+                d.update(data);
+                *len += data.len() as u64;
+            }
+        }
+    }
+
+    /// Hex digest; for crc, POSIX cksum's decimal CRC (the length is folded in).
+    fn finish(self) -> String {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        match self {
+            Hasher::Md5(h) => hex(&h.finalize()),
+            Hasher::Sha1(h) => hex(&h.finalize()),
+            Hasher::Sha224(h) => hex(&h.finalize()),
+            Hasher::Sha256(h) => hex(&h.finalize()),
+            Hasher::Sha384(h) => hex(&h.finalize()),
+            Hasher::Sha512(h) => hex(&h.finalize()),
+            Hasher::Crc(mut d, mut len) => {
+                while len > 0 {
+                    d.update(&[(len & 0xff) as u8]);
+                    len >>= 8;
+                }
+                d.finalize().to_string()
+            }
+        }
+    }
+}
+
+/// A Write sink that feeds a hasher.
+struct HashSink(Hasher);
+
+impl std::io::Write for HashSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn hasher(func: &str, kind: &str) -> Result<Hasher, CmdError> {
+    Hasher::new(kind).ok_or_else(|| {
+        CmdError::api(
+            func,
+            "unknown checksum type, expecting crc|md5|sha1|sha224|sha256|sha384|sha512",
+        )
+    })
+}
+
+fn checksum_file(s: &Session, func: &str, kind: &str, path: &str) -> Result<String, CmdError> {
+    let h = hasher(func, kind)?;
+    let (node, size) = open_file(s, func, path)?;
+    let mut sink = HashSink(h);
+    copy_file(s, func, path, &node, 0, size, &mut sink)?;
+    Ok(sink.0.finish())
+}
+
+/// `checksum`.
+pub static CHECKSUM: CommandSpec = cmd(
+    "checksum",
+    &[arg("csumtype", ArgKind::String), arg("path", ArgKind::Path)],
+    RetType::String,
+    "compute MD5, SHAx or CRC checksum of file",
+    "The checksum of a file's content: md5, sha1, sha224, sha256, sha384, sha512 (hex, as \
+     the *sum tools print it) or crc (POSIX cksum's CRC, in decimal).",
+    &["checksum sha256 /etc/passwd"],
+    |ctx, args| {
+        let kind = args.text(0);
+        hasher("checksum", &kind)?;
+        Ok(Value::String(
+            checksum_file(ctx.session, "checksum", &kind, &args.text(1))?.into_bytes(),
+        ))
+    },
+);
+
+/// `checksums-out`.
+pub static CHECKSUMS_OUT: CommandSpec = cmd(
+    "checksums-out",
+    &[
+        arg("csumtype", ArgKind::String),
+        arg("directory", ArgKind::Path),
+        arg("sumsfile", ArgKind::FileOut),
+    ],
+    RetType::Err,
+    "compute MD5, SHAx or CRC checksum of the contents of a directory",
+    "Checksum every regular file below DIRECTORY and write the lines (`SUM  ./PATH`, as \
+     sha256sum prints them; for crc, `CRC SIZE ./PATH` as cksum does) to a host file (- for \
+     standard output), in the order find visits them.",
+    &["checksums-out sha256 /etc sums.txt"],
+    |ctx, args| {
+        let kind = args.text(0);
+        let dir = args.text(1);
+        hasher("checksums_out", &kind)?;
+        let s = &*ctx.session;
+        let node = resolve(s, "checksums_out", "", &dir, true)?;
+        let mut all = Vec::new();
+        walk(&s.vfs, &node, b"", &mut all).map_err(|e| path_error("checksums_out", "", &dir, &e))?;
+        let mut lines = Vec::new();
+        for (rel, n) in all {
+            let st = s.vfs.stat(&n).map_err(|e| path_error("checksums_out", "", &dir, &e))?;
+            if st.file_type() != FileType::Regular {
+                continue;
+            }
+            let mut sink = HashSink(hasher("checksums_out", &kind)?);
+            let p = String::from_utf8_lossy(&rel).into_owned();
+            copy_file(s, "checksums_out", &p, &n, 0, st.size, &mut sink)?;
+            let sum = sink.0.finish();
+            let mut line = if kind == "crc" {
+                format!("{sum} {} .", st.size).into_bytes()
+            } else {
+                format!("{sum}  .").into_bytes()
+            };
+            line.extend_from_slice(&rel);
+            line.push(b'\n');
+            lines.push(line);
+        }
+        with_host_out(ctx, "checksums_out", &args.text(2), |_, out| {
+            for l in &lines {
+                out.write_all(l)
+                    .map_err(|e| CmdError::api("checksums_out", crate::os_error_text(&e)))?;
+            }
+            Ok(())
+        })?;
+        Ok(Value::Unit)
+    },
+);
+
+/// What `file -zSb` says about a regular file's content (the kinds a Linux root holds).
+pub(crate) fn describe(data: &[u8], st: &Stat) -> String {
+    let mut prefix = String::new();
+    for (bit, word) in [(0o4000, "setuid "), (0o2000, "setgid "), (0o1000, "sticky ")] {
+        if st.mode & bit != 0 {
+            prefix.push_str(word);
+        }
+    }
+    let body = if data.is_empty() {
+        "empty".to_string()
+    } else if data.starts_with(b"\x7fELF") {
+        elf(data)
+    } else if data.starts_with(b"\x1f\x8b") {
+        "gzip compressed data".into()
+    } else if data.starts_with(b"\xfd7zXZ\0") {
+        "XZ compressed data, checksum CRC64".into()
+    } else if data.starts_with(b"\x28\xb5\x2f\xfd") {
+        "Zstandard compressed data".into()
+    } else if data.starts_with(b"BZh") {
+        "bzip2 compressed data".into()
+    } else if let Some(text) = text_kind(data) {
+        match script(data) {
+            Some(interp) => {
+                let exec = if st.mode & 0o111 != 0 { " executable" } else { "" };
+                format!("{interp} script, {text}{exec}")
+            }
+            None => text,
+        }
+    } else {
+        "data".into()
+    };
+    format!("{prefix}{body}")
+}
+
+fn script(data: &[u8]) -> Option<&'static str> {
+    let first = data.strip_prefix(b"#!")?;
+    let line = first.split(|&c| c == b'\n').next().unwrap_or(b"");
+    let line = String::from_utf8_lossy(line);
+    let mut words = line.split_whitespace();
+    let mut prog = words.next()?.rsplit('/').next()?.to_string();
+    if prog == "env" {
+        prog = words.next()?.to_string();
+    }
+    Some(match prog.as_str() {
+        "sh" => "POSIX shell",
+        "bash" => "Bourne-Again shell",
+        "dash" => "POSIX shell",
+        "zsh" => "Paul Falstad's zsh",
+        "perl" => "Perl",
+        "ruby" => "Ruby",
+        "awk" | "gawk" => "awk",
+        p if p.starts_with("python") => "Python",
+        _ => return None,
+    })
+}
+
+/// "ASCII text", "Unicode text, UTF-8 text", with libmagic's line-terminator notes.
+fn text_kind(data: &[u8]) -> Option<String> {
+    let ascii = data
+        .iter()
+        .all(|&c| c == b'\n' || c == b'\t' || c == b'\r' || c == 0x0c || (0x20..0x7f).contains(&c));
+    let kind = if ascii {
+        "ASCII text"
+    } else if std::str::from_utf8(data).is_ok() && !data.contains(&0) {
+        "Unicode text, UTF-8 text"
+    } else {
+        return None;
+    };
+    let mut notes = Vec::new();
+    let longest = data.split(|&c| c == b'\n').map(<[u8]>::len).max().unwrap_or(0);
+    if longest > 300 {
+        notes.push(format!("with very long lines ({longest})"));
+    }
+    if data.windows(2).any(|w| w == b"\r\n") {
+        notes.push("with CRLF line terminators".into());
+    } else if !data.contains(&b'\n') {
+        notes.push("with no line terminators".into());
+    }
+    Some(if notes.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}, {}", notes.join(", "))
+    })
+}
+
+fn elf(data: &[u8]) -> String {
+    if data.len() < 20 {
+        return "ELF".into();
+    }
+    let bits = if data[4] == 2 { "64-bit" } else { "32-bit" };
+    let endian = if data[5] == 2 { "MSB" } else { "LSB" };
+    let le = data[5] != 2;
+    let u16_at = |o: usize| {
+        if le {
+            u16::from_le_bytes([data[o], data[o + 1]])
+        } else {
+            u16::from_be_bytes([data[o], data[o + 1]])
+        }
+    };
+    let kind = match u16_at(16) {
+        1 => "relocatable",
+        2 => "executable",
+        3 => "shared object",
+        4 => "core file",
+        _ => "unknown type",
+    };
+    let machine = match u16_at(18) {
+        3 => "Intel 80386",
+        0x3e => "x86-64",
+        0xb7 => "ARM aarch64",
+        0x28 => "ARM",
+        0x15 => "64-bit PowerPC or cisco 7500",
+        0x16 => "IBM S/390",
+        0xf3 => "UCB RISC-V",
+        _ => "unknown arch",
+    };
+    format!("ELF {bits} {endian} {kind}, {machine}")
+}
+
+/// `file`.
+pub static FILE: CommandSpec = cmd(
+    "file",
+    &[arg("path", ArgKind::Path)],
+    RetType::String,
+    "determine file type",
+    "What kind of file this is: for regular files what file -zSb says of the content (ASCII \
+     text, ELF ..., POSIX shell script ..., gzip compressed data, data, empty); otherwise \
+     directory, symbolic link, character device, block device, FIFO or socket.",
+    &["file /bin/ls"],
+    |ctx, args| {
+        let s = &*ctx.session;
+        let path = args.text(0);
+        let node = resolve(s, "file", "lstat", &path, false)?;
+        let st = s.vfs.stat(&node).map_err(|e| path_error("file", "lstat", &path, &e))?;
+        let text = match st.file_type() {
+            FileType::Regular => {
+                let mut head = vec![0u8; (st.size.min(1 << 20)) as usize];
+                let n = s
+                    .vfs
+                    .fs(&node)
+                    .read(node.ino, 0, &mut head)
+                    .map_err(|e| path_error("file", "", &path, &e))?;
+                head.truncate(n);
+                describe(&head, &st)
+            }
+            FileType::Directory => "directory".into(),
+            FileType::Symlink => "symbolic link".into(),
+            FileType::CharDevice => "character device".into(),
+            FileType::BlockDevice => "block device".into(),
+            FileType::Fifo => "FIFO".into(),
+            FileType::Socket => "socket".into(),
+            FileType::Unknown => "unknown".into(),
+        };
+        Ok(Value::String(text.into_bytes()))
+    },
+);
+
+/// A POSIX basic regular expression in the syntax of the regex crate.
+fn bre_to_ere(re: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < re.len() {
+        let c = re[i];
+        if c == b'\\' && i + 1 < re.len() {
+            let n = re[i + 1];
+            match n {
+                b'(' | b')' | b'{' | b'}' | b'|' | b'+' | b'?' => out.push(n),
+                b'<' | b'>' => out.extend_from_slice(b"\\b"),
+                _ => out.extend_from_slice(&[b'\\', n]),
+            }
+            i += 2;
+            continue;
+        }
+        match c {
+            b'(' | b')' | b'{' | b'}' | b'|' | b'+' | b'?' => out.extend_from_slice(&[b'\\', c]),
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn ere_fixup(re: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < re.len() {
+        if re[i] == b'\\' && i + 1 < re.len() && matches!(re[i + 1], b'<' | b'>') {
+            out.extend_from_slice(b"\\b");
+            i += 2;
+        } else {
+            out.push(re[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn grep(ctx: &mut Ctx<'_>, args: &Args, func: &str, extended: bool, fixed: bool, insensitive: bool) -> Result<Value, CmdError> {
+    let extended = args.opt_bool("extended").unwrap_or(extended);
+    let fixed = args.opt_bool("fixed").unwrap_or(fixed);
+    let insensitive = args.opt_bool("insensitive").unwrap_or(insensitive);
+    if extended && fixed {
+        return Err(CmdError::api(func, "can't use 'extended' and 'fixed' flags at the same time"));
+    }
+    let pattern = args.bytes(0);
+    let re = if fixed {
+        regex::escape(&String::from_utf8_lossy(pattern)).into_bytes()
+    } else if extended {
+        ere_fixup(pattern)
+    } else {
+        bre_to_ere(pattern)
+    };
+    let re = regex::bytes::RegexBuilder::new(&String::from_utf8_lossy(&re))
+        .case_insensitive(insensitive)
+        .unicode(false)
+        .build()
+        .map_err(|e| CmdError::api(func, format!("grep: invalid regular expression: {e}")))?;
+    let data = read_all(ctx.session, func, &args.text(1))?;
+    Ok(Value::StringList(
+        super::fsread::lines(&data)
+            .into_iter()
+            .filter(|l| re.is_match(l))
+            .collect(),
+    ))
+}
+
+static GREP_ARGS: &[ArgSpec] = &[arg("regex", ArgKind::String), arg("path", ArgKind::Path)];
+
+/// `grep`.
+pub static GREP: CommandSpec = CommandSpec {
+    name: "grep",
+    aliases: &["grep-opts"],
+    args: GREP_ARGS,
+    optargs: &[
+        arg("extended", ArgKind::Bool),
+        arg("fixed", ArgKind::Bool),
+        arg("insensitive", ArgKind::Bool),
+        arg("compressed", ArgKind::Bool),
+    ],
+    arity: Arity::Declared,
+    free_synopsis: "",
+    ret: RetType::StringList,
+    shortdesc: "return lines matching a pattern",
+    longdesc: "The lines of a file matching a regular expression (basic, or extended:true; \
+               fixed:true for a plain string; insensitive:true ignores case). No match gives \
+               an empty list.",
+    examples: &["grep root /etc/passwd"],
+    handler: |ctx, args| grep(ctx, args, "grep", false, false, false),
+};
+
+macro_rules! grep_variant {
+    ($static:ident, $name:literal, $e:expr, $f:expr, $i:expr, $desc:literal) => {
+        #[doc = concat!("`", $name, "`.")]
+        pub static $static: CommandSpec = cmd(
+            $name,
+            GREP_ARGS,
+            RetType::StringList,
+            $desc,
+            "Like grep with the corresponding flags.",
+            &[concat!($name, " root /etc/passwd")],
+            |ctx, args| grep(ctx, args, $name, $e, $f, $i),
+        );
+    };
+}
+
+grep_variant!(EGREP, "egrep", true, false, false, "return lines matching a pattern");
+grep_variant!(FGREP, "fgrep", false, true, false, "return lines matching a pattern");
+grep_variant!(GREPI, "grepi", false, false, true, "return lines matching a pattern");
+grep_variant!(EGREPI, "egrepi", true, false, true, "return lines matching a pattern");
+grep_variant!(FGREPI, "fgrepi", false, true, true, "return lines matching a pattern");
+
+fn count(ctx: &mut Ctx<'_>, args: &Args, func: &str, f: fn(&[u8]) -> usize) -> Result<Value, CmdError> {
+    let data = read_all(ctx.session, func, &args.text(0))?;
+    Ok(Value::Int(f(&data) as i64))
+}
+
+static PATH: &[ArgSpec] = &[arg("path", ArgKind::Path)];
+
+/// `wc-l`.
+pub static WC_L: CommandSpec = cmd(
+    "wc-l",
+    PATH,
+    RetType::Int,
+    "count lines in a file",
+    "The number of newline characters in a file, as wc -l counts.",
+    &["wc-l /etc/passwd"],
+    |ctx, args| count(ctx, args, "wc_l", |d| d.iter().filter(|&&c| c == b'\n').count()),
+);
+
+/// `wc-w`.
+pub static WC_W: CommandSpec = cmd(
+    "wc-w",
+    PATH,
+    RetType::Int,
+    "count words in a file",
+    "The number of whitespace-separated words in a file, as wc -w counts.",
+    &["wc-w /etc/passwd"],
+    |ctx, args| {
+        count(ctx, args, "wc_w", |d| {
+            d.split(|c| c.is_ascii_whitespace() || *c == 0x0b)
+                .filter(|w| !w.is_empty())
+                .count()
+        })
+    },
+);
+
+/// `wc-c`.
+pub static WC_C: CommandSpec = cmd(
+    "wc-c",
+    PATH,
+    RetType::Int,
+    "count characters in a file",
+    "The number of bytes in a file, as wc -c counts.",
+    &["wc-c /etc/passwd"],
+    |ctx, args| count(ctx, args, "wc_c", <[u8]>::len),
+);
+
+/// `hexdump -C` of `data`.
+pub(crate) fn hexdump(data: &[u8]) -> Vec<u8> {
+    let mut out = String::new();
+    let mut prev: Option<&[u8]> = None;
+    let mut starred = false;
+    for (i, line) in data.chunks(16).enumerate() {
+        if line.len() == 16 && prev == Some(line) {
+            if !starred {
+                out.push_str("*\n");
+                starred = true;
+            }
+            continue;
+        }
+        starred = false;
+        prev = Some(line);
+        out.push_str(&format!("{:08x}  ", i * 16));
+        for j in 0..16 {
+            match line.get(j) {
+                Some(b) => out.push_str(&format!("{b:02x} ")),
+                None => out.push_str("   "),
+            }
+            if j == 7 {
+                out.push(' ');
+            }
+        }
+        out.push_str(" |");
+        for &b in line {
+            out.push(if (0x20..0x7f).contains(&b) { b as char } else { '.' });
+        }
+        out.push_str("|\n");
+    }
+    if !data.is_empty() {
+        out.push_str(&format!("{:08x}\n", data.len()));
+    }
+    out.into_bytes()
+}
+
+/// `hexdump`.
+pub static HEXDUMP: CommandSpec = cmd(
+    "hexdump",
+    PATH,
+    RetType::String,
+    "dump a file in hexadecimal",
+    "The file as hexdump -C prints it.",
+    &["hexdump /etc/hostname"],
+    |ctx, args| Ok(Value::String(hexdump(&read_all(ctx.session, "hexdump", &args.text(0))?))),
+);
+
+/// Runs of at least 4 printable characters, as `strings -a -e ENCODING` finds them.
+pub(crate) fn strings(data: &[u8], encoding: &str) -> Result<Vec<Vec<u8>>, String> {
+    let (width, big, high) = match encoding {
+        "s" => (1, false, false),
+        "S" => (1, false, true),
+        "b" => (2, true, false),
+        "l" => (2, false, false),
+        "B" => (4, true, false),
+        "L" => (4, false, false),
+        other => return Err(format!("{other}: invalid encoding")),
+    };
+    let printable = |c: u32| c == 9 || (0x20..0x7f).contains(&c) || (high && (0x80..=0xff).contains(&c));
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    for ch in data.chunks_exact(width) {
+        let c = match (width, big) {
+            (1, _) => u32::from(ch[0]),
+            (2, true) => u32::from(u16::from_be_bytes([ch[0], ch[1]])),
+            (2, false) => u32::from(u16::from_le_bytes([ch[0], ch[1]])),
+            (_, true) => u32::from_be_bytes([ch[0], ch[1], ch[2], ch[3]]),
+            (_, false) => u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]),
+        };
+        if printable(c) {
+            cur.push(c as u8);
+        } else {
+            if cur.len() >= 4 {
+                out.push(std::mem::take(&mut cur));
+            }
+            cur.clear();
+        }
+    }
+    if cur.len() >= 4 {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+/// `strings`.
+pub static STRINGS: CommandSpec = cmd(
+    "strings",
+    PATH,
+    RetType::StringList,
+    "print the printable strings in a file",
+    "Every run of at least 4 printable characters in the file (strings -a -e S).",
+    &["strings /bin/ls"],
+    |ctx, args| {
+        let data = read_all(ctx.session, "strings", &args.text(0))?;
+        Ok(Value::StringList(strings(&data, "S").map_err(|e| CmdError::api("strings", e))?))
+    },
+);
+
+/// `strings-e`.
+pub static STRINGS_E: CommandSpec = cmd(
+    "strings-e",
+    &[arg("encoding", ArgKind::String), arg("path", ArgKind::Path)],
+    RetType::StringList,
+    "print the printable strings in a file",
+    "Like strings, with the character encoding of strings -e: s (7-bit), S (8-bit), b/l \
+     (16-bit big/little endian), B/L (32-bit).",
+    &["strings-e l /bin/ls"],
+    |ctx, args| {
+        let data = read_all(ctx.session, "strings_e", &args.text(1))?;
+        Ok(Value::StringList(
+            strings(&data, &args.text(0)).map_err(|e| CmdError::api("strings_e", e))?,
+        ))
+    },
+);
