@@ -13,9 +13,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use rfish::block::{self, OpenOptions};
+use rfish::fs::FileType;
 use rfish::fs::ext4::Ext4;
 use rfish::fs::vfs::{Mount, Vfs};
-use rfish::fs::{FileType, Filesystem};
 
 use common::{fixtures, guestfish_errors_as_rfish, record, record_script};
 
@@ -171,20 +171,40 @@ fn check_against_tree(img: &str) {
     for p in &paths {
         let host = tree.join(p.trim_start_matches('/'));
         let meta = std::fs::symlink_metadata(&host).expect("lstat");
-        let node = vfs.resolve(p, false).unwrap_or_else(|e| panic!("{img}: {p}: {e}"));
+        let node = vfs
+            .resolve(p, false)
+            .unwrap_or_else(|e| panic!("{img}: {p}: {e}"));
         let fs = vfs.fs(&node);
         let st = fs.stat(node.ino).expect("stat");
         assert_eq!(st.mode, meta.mode(), "{img}: {p}: mode");
-        assert_eq!((st.uid, st.gid), (meta.uid(), meta.gid()), "{img}: {p}: owner");
+        assert_eq!(
+            (st.uid, st.gid),
+            (meta.uid(), meta.gid()),
+            "{img}: {p}: owner"
+        );
         // mke2fs -d stores 32-bit seconds only (no epoch bits), so 2049 reads back as 1913
         // here, in guestfish and in the kernel alike.
-        assert_eq!(st.mtime.sec, i64::from(meta.mtime() as i32), "{img}: {p}: mtime");
+        assert_eq!(
+            st.mtime.sec,
+            i64::from(meta.mtime() as i32),
+            "{img}: {p}: mtime"
+        );
         assert_eq!(st.nlink, meta.nlink(), "{img}: {p}: nlink");
-        let view = view.as_ref().filter(|v| v.symlink_metadata(p.as_str()).is_ok());
+        let view = view
+            .as_ref()
+            .filter(|v| v.symlink_metadata(p.as_str()).is_ok());
         if let Some(v) = view {
             let vmeta = v.symlink_metadata(p.as_str()).expect("ext4-view metadata");
-            assert_eq!(u32::from(vmeta.mode()), st.mode & 0o7777, "{img}: {p}: ext4-view mode");
-            assert_eq!((vmeta.uid(), vmeta.gid()), (st.uid, st.gid), "{img}: {p}: ext4-view owner");
+            assert_eq!(
+                u32::from(vmeta.mode()),
+                st.mode & 0o7777,
+                "{img}: {p}: ext4-view mode"
+            );
+            assert_eq!(
+                (vmeta.uid(), vmeta.gid()),
+                (st.uid, st.gid),
+                "{img}: {p}: ext4-view owner"
+            );
             view_checked += 1;
         }
         match st.file_type() {
@@ -209,7 +229,11 @@ fn check_against_tree(img: &str) {
             FileType::Symlink => {
                 let want = std::fs::read_link(&host).expect("readlink");
                 let got = fs.read_link(node.ino).expect("read_link");
-                assert_eq!(got, want.as_os_str().as_encoded_bytes(), "{img}: {p}: target");
+                assert_eq!(
+                    got,
+                    want.as_os_str().as_encoded_bytes(),
+                    "{img}: {p}: target"
+                );
                 if let Some(v) = view {
                     let t = v.read_link(p.as_str()).expect("ext4-view read_link");
                     assert_eq!(t.as_ref(), got.as_slice(), "{img}: {p}: ext4-view target");
@@ -233,7 +257,10 @@ fn check_against_tree(img: &str) {
         assert_eq!(got_x, want_x, "{img}: {p}: xattrs");
     }
     if !img.starts_with("inline") {
-        assert!(view_checked > 300, "{img}: ext4-view checked only {view_checked} files");
+        assert!(
+            view_checked > 300,
+            "{img}: ext4-view checked only {view_checked} files"
+        );
     }
 }
 
@@ -313,9 +340,20 @@ fn directory_hashes_equal_debugfs_dx_hash() {
         .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
         .collect();
     let seed: [u32; 4] = std::array::from_fn(|i| {
-        u32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]])
+        u32::from_le_bytes([
+            bytes[4 * i],
+            bytes[4 * i + 1],
+            bytes[4 * i + 2],
+            bytes[4 * i + 3],
+        ])
     });
-    let names = ["a", "hello.txt", "entry-000001-007919", "caf\u{e9}-\u{fc}ml\u{e4}ut", &"x".repeat(70)];
+    let names = [
+        "a",
+        "hello.txt",
+        "entry-000001-007919",
+        "caf\u{e9}-\u{fc}ml\u{e4}ut",
+        &"x".repeat(70),
+    ];
     // debugfs takes the version number: 0-2 signed, 3-5 unsigned.
     for (alg_name, v) in [
         ("1", HashVersion::HalfMd4 { unsigned: false }),
@@ -327,7 +365,10 @@ fn directory_hashes_equal_debugfs_dx_hash() {
     ] {
         for name in names {
             let out = Command::new("debugfs")
-                .args(["-R", &format!("dx_hash -h {alg_name} -s {seed_text} {name}")])
+                .args([
+                    "-R",
+                    &format!("dx_hash -h {alg_name} -s {seed_text} {name}"),
+                ])
                 .arg(dir.join("ext4.img"))
                 .output()
                 .expect("debugfs");
@@ -353,18 +394,32 @@ fn a_journal_needing_recovery_is_replayed_in_memory_like_e2fsck() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let copy = tmp.path().join("replayed.img");
     std::fs::copy(&img, &copy).expect("copy");
-    let _ = Command::new("e2fsck").args(["-fy"]).arg(&copy).output().expect("e2fsck");
+    let _ = Command::new("e2fsck")
+        .args(["-fy"])
+        .arg(&copy)
+        .output()
+        .expect("e2fsck");
     let want = Command::new("debugfs")
         .args(["-R", "cat /hello.txt"])
         .arg(&copy)
         .output()
         .expect("debugfs")
         .stdout;
-    assert_eq!(want, b"replayed fro", "the fixture's journal rewrites /hello.txt (12 bytes long)");
-    let (out, err, status) = rfish_bytes(&dir, "add dirty.img readonly:true format:raw\nrun\nmount-ro /dev/sda /\ndownload /hello.txt -\n");
+    assert_eq!(
+        want, b"replayed fro",
+        "the fixture's journal rewrites /hello.txt (12 bytes long)"
+    );
+    let (out, err, status) = rfish_bytes(
+        &dir,
+        "add dirty.img readonly:true format:raw\nrun\nmount-ro /dev/sda /\ndownload /hello.txt -\n",
+    );
     assert_eq!(status, 0, "{err}");
     assert_eq!(out, want);
-    assert_eq!(std::fs::read(&img).expect("read image"), before, "the image is untouched");
+    assert_eq!(
+        std::fs::read(&img).expect("read image"),
+        before,
+        "the image is untouched"
+    );
 }
 
 /// Patch bytes of a copy of `img` and return the copy's directory.
@@ -376,18 +431,33 @@ fn patched(img: &str, patch: impl FnOnce(&Path)) -> tempfile::TempDir {
 }
 
 fn debugfs_w(img: &Path, cmd: &str) {
-    let out = Command::new("debugfs").args(["-w", "-R", cmd]).arg(img).output().expect("debugfs");
+    let out = Command::new("debugfs")
+        .args(["-w", "-R", cmd])
+        .arg(img)
+        .output()
+        .expect("debugfs");
     assert!(out.status.success());
 }
 
 fn inode_of(img: &Path, path: &str) -> u64 {
-    let out = Command::new("debugfs").args(["-R", &format!("stat {path}")]).arg(img).output().expect("debugfs");
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("stat {path}")])
+        .arg(img)
+        .output()
+        .expect("debugfs");
     let text = String::from_utf8_lossy(&out.stdout);
-    text.split("Inode: ").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|n| n.parse().ok()).expect("inode number")
+    text.split("Inode: ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("inode number")
 }
 
 fn expect_error(dir: &Path, cmd: &str, needle: &str) {
-    let (_, err, status) = rfish_bytes(dir, &format!("add bad.img readonly:true format:raw\nrun\nmount-ro /dev/sda /\n{cmd}\n"));
+    let (_, err, status) = rfish_bytes(
+        dir,
+        &format!("add bad.img readonly:true format:raw\nrun\nmount-ro /dev/sda /\n{cmd}\n"),
+    );
     assert_eq!(status, 1, "{cmd}: {err}");
     assert!(err.contains(needle), "{cmd}: {err:?} lacks {needle:?}");
     assert!(!err.contains("panicked"), "{err}");
@@ -397,9 +467,21 @@ fn expect_error(dir: &Path, cmd: &str, needle: &str) {
 fn hostile_images_give_clear_errors() {
     // A directory entry with rec_len 0 (ext2: no checksums to trip first).
     let t = patched("ext2.img", |img| {
-        let out = Command::new("debugfs").args(["-R", "blocks /etc"]).arg(img).output().expect("debugfs");
-        let blk: u64 = String::from_utf8_lossy(&out.stdout).split_whitespace().next().expect("block").parse().expect("number");
-        let mut f = std::fs::OpenOptions::new().write(true).open(img).expect("open");
+        let out = Command::new("debugfs")
+            .args(["-R", "blocks /etc"])
+            .arg(img)
+            .output()
+            .expect("debugfs");
+        let blk: u64 = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .expect("block")
+            .parse()
+            .expect("number");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(img)
+            .expect("open");
         use std::io::{Seek, SeekFrom};
         // ext2.img has 1 KiB blocks; the first entry's rec_len is at byte 4.
         f.seek(SeekFrom::Start(blk * 1024 + 4)).expect("seek");
@@ -414,11 +496,28 @@ fn hostile_images_give_clear_errors() {
     // A damaged inode (its checksum no longer matches).
     let t = patched("ext4.img", |img| {
         let ino = inode_of(img, "/hello.txt");
-        let out = Command::new("debugfs").args(["-R", &format!("imap <{ino}>")]).arg(img).output().expect("debugfs");
+        let out = Command::new("debugfs")
+            .args(["-R", &format!("imap <{ino}>")])
+            .arg(img)
+            .output()
+            .expect("debugfs");
         let text = String::from_utf8_lossy(&out.stdout);
-        let blk: u64 = text.split("located at block ").nth(1).and_then(|t| t.split(',').next()).and_then(|n| n.parse().ok()).expect("block");
-        let off: u64 = text.split("offset 0x").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|n| u64::from_str_radix(n, 16).ok()).expect("offset");
-        let mut f = std::fs::OpenOptions::new().write(true).open(img).expect("open");
+        let blk: u64 = text
+            .split("located at block ")
+            .nth(1)
+            .and_then(|t| t.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .expect("block");
+        let off: u64 = text
+            .split("offset 0x")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|n| u64::from_str_radix(n, 16).ok())
+            .expect("offset");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(img)
+            .expect("open");
         use std::io::{Seek, SeekFrom};
         f.seek(SeekFrom::Start(blk * 1024 + off + 4)).expect("seek");
         f.write_all(&[0x55]).expect("write");
@@ -426,7 +525,10 @@ fn hostile_images_give_clear_errors() {
     expect_error(t.path(), "cat /hello.txt", "does not match");
     // Symlink loops and escapes stay inside the guest.
     let dir = fx();
-    let (out, err, _) = rfish_bytes(&dir, "add ext4.img readonly:true format:raw\nrun\nmount-ro /dev/sda /\nrealpath /etc/sub/deeper/escape/../..\n-cat /loop-a\n");
+    let (out, err, _) = rfish_bytes(
+        &dir,
+        "add ext4.img readonly:true format:raw\nrun\nmount-ro /dev/sda /\nrealpath /etc/sub/deeper/escape/../..\n-cat /loop-a\n",
+    );
     assert_eq!(String::from_utf8_lossy(&out), "/\n");
     assert!(err.contains("Too many levels of symbolic links"), "{err}");
 }

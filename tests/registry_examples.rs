@@ -5,7 +5,7 @@ mod common;
 
 use common::qemu::qemu_img;
 use common::{rfish, run_with_stdin};
-use rfish::commands::registry;
+use rfish::commands::{ArgKind, registry};
 
 /// The files examples name: disk.img (raw, MBR-partitioned, added as /dev/sda),
 /// disk.qcow2 (GPT-partitioned, /dev/sdb), base.qcow2 and disk.raw.
@@ -40,6 +40,36 @@ fn build_examples() -> tempfile::TempDir {
         let r = run_with_stdin(cmd, table);
         assert_eq!(r.status, 0, "sfdisk: {}", r.stderr);
     }
+    // Partition 1 of disk.img holds an ext4 filesystem with the files examples name.
+    let script = r#"
+        set -e
+        mkdir -p tree/etc tree/bin tree/run tree/dev
+        printf 'NAME="Example"\nID=example\n' > tree/etc/os-release
+        echo example > tree/etc/hostname
+        echo 'root:x:0:0:root:/root:/bin/sh' > tree/etc/passwd
+        echo '/dev/sda1 / ext4 defaults 0 1' > tree/etc/fstab
+        echo 'x=1' > tree/etc/example.conf
+        ln -s /usr/share/zoneinfo/UTC tree/etc/localtime
+        cp /bin/true tree/bin/ls
+        mkfifo tree/run/initctl
+        python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("tree/run/socket")'
+        mknod tree/dev/null c 1 3 && mknod tree/dev/sda b 8 0
+        setfattr -n security.selinux -v system_u:object_r:passwd_file_t:s0 tree/etc/passwd
+        setfattr -h -n security.selinux -v system_u:object_r:locale_t:s0 tree/etc/localtime
+        truncate -s 4M fs.img && mkfs.ext4 -q -d tree fs.img
+        dd if=fs.img of=disk.img bs=512 seek=2048 conv=notrunc status=none
+        rm -rf tree fs.img
+    "#;
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir.path())
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     qemu_img(&["convert", "-O", "qcow2", &at("gpt.raw"), &at("disk.qcow2")]);
     qemu_img(&["create", "-f", "qcow2", &at("base.qcow2"), "16M"]);
     std::fs::write(dir.path().join("disk.raw"), vec![7u8; 1 << 20]).expect("disk.raw");
@@ -56,7 +86,14 @@ fn every_registry_example_runs() {
             let mut cmd = rfish();
             cmd.current_dir(dir.path())
                 .args(["-a", "disk.img", "-a", "disk.qcow2"]);
-            let r = run_with_stdin(cmd, &format!("{example}\n"));
+            // Commands on guest files run with partition 1 mounted on /.
+            let guest_path = spec.args.iter().any(|a| a.kind == ArgKind::Path);
+            let prefix = if guest_path || spec.name == "umount" {
+                "mount-ro /dev/sda1 /\n"
+            } else {
+                ""
+            };
+            let r = run_with_stdin(cmd, &format!("{prefix}{example}\n"));
             assert_eq!(r.status, 0, "example {example:?} failed: {}", r.stderr);
             count += 1;
         }

@@ -29,7 +29,10 @@ fn makedev(major: u64, minor: u64) -> u64 {
 
 fn stat_of(s: &Session, func: &str, path: &str, follow: bool) -> Result<(Stat, u64), CmdError> {
     let node = resolve(s, func, "", path, follow)?;
-    let st = s.vfs.stat(&node).map_err(|e| path_error(func, "", path, &e))?;
+    let st = s
+        .vfs
+        .stat(&node)
+        .map_err(|e| path_error(func, "", path, &e))?;
     let dev = dev_number(&s.vfs.mount_of(&node).device);
     Ok((st, dev))
 }
@@ -43,7 +46,10 @@ fn old_stat(st: &Stat, dev: u64) -> Value {
         ("nlink", i(st.nlink)),
         ("uid", i(u64::from(st.uid))),
         ("gid", i(u64::from(st.gid))),
-        ("rdev", i(makedev(u64::from(st.rdev.0), u64::from(st.rdev.1)))),
+        (
+            "rdev",
+            i(makedev(u64::from(st.rdev.0), u64::from(st.rdev.1))),
+        ),
         ("size", i(st.size)),
         ("blksize", i(u64::from(st.blksize))),
         ("blocks", i(st.blocks)),
@@ -62,7 +68,10 @@ fn ns_stat(st: &Stat, dev: u64) -> Value {
         ("st_nlink", i(st.nlink)),
         ("st_uid", i(u64::from(st.uid))),
         ("st_gid", i(u64::from(st.gid))),
-        ("st_rdev", i(makedev(u64::from(st.rdev.0), u64::from(st.rdev.1)))),
+        (
+            "st_rdev",
+            i(makedev(u64::from(st.rdev.0), u64::from(st.rdev.1))),
+        ),
         ("st_size", i(st.size)),
         ("st_blksize", i(u64::from(st.blksize))),
         ("st_blocks", i(st.blocks)),
@@ -73,7 +82,14 @@ fn ns_stat(st: &Stat, dev: u64) -> Value {
         ("st_ctime_sec", Field::Int(st.ctime.sec)),
         ("st_ctime_nsec", i(u64::from(st.ctime.nsec))),
     ];
-    for name in ["st_spare1", "st_spare2", "st_spare3", "st_spare4", "st_spare5", "st_spare6"] {
+    for name in [
+        "st_spare1",
+        "st_spare2",
+        "st_spare3",
+        "st_spare4",
+        "st_spare5",
+        "st_spare6",
+    ] {
         f.push((name, Field::Int(0)));
     }
     Value::Struct(f)
@@ -198,12 +214,54 @@ macro_rules! is_cmd {
     };
 }
 
-is_cmd!(IS_FILE, "is-file", "is_file", FileType::Regular, "test if a regular file", "is-file /etc/passwd");
-is_cmd!(IS_DIR, "is-dir", "is_dir", FileType::Directory, "test if a directory", "is-dir /etc");
-is_cmd!(IS_CHARDEV, "is-chardev", "is_chardev", FileType::CharDevice, "test if character device", "is-chardev /dev/null");
-is_cmd!(IS_BLOCKDEV, "is-blockdev", "is_blockdev", FileType::BlockDevice, "test if block device", "is-blockdev /dev/sda");
-is_cmd!(IS_FIFO, "is-fifo", "is_fifo", FileType::Fifo, "test if FIFO (named pipe)", "is-fifo /run/initctl");
-is_cmd!(IS_SOCKET, "is-socket", "is_socket", FileType::Socket, "test if socket", "is-socket /run/socket");
+is_cmd!(
+    IS_FILE,
+    "is-file",
+    "is_file",
+    FileType::Regular,
+    "test if a regular file",
+    "is-file /etc/passwd"
+);
+is_cmd!(
+    IS_DIR,
+    "is-dir",
+    "is_dir",
+    FileType::Directory,
+    "test if a directory",
+    "is-dir /etc"
+);
+is_cmd!(
+    IS_CHARDEV,
+    "is-chardev",
+    "is_chardev",
+    FileType::CharDevice,
+    "test if character device",
+    "is-chardev /dev/null"
+);
+is_cmd!(
+    IS_BLOCKDEV,
+    "is-blockdev",
+    "is_blockdev",
+    FileType::BlockDevice,
+    "test if block device",
+    "is-blockdev /dev/sda"
+);
+is_cmd!(
+    IS_FIFO,
+    "is-fifo",
+    "is_fifo",
+    FileType::Fifo,
+    "test if FIFO (named pipe)",
+    "is-fifo /run/initctl"
+);
+is_cmd!(
+    IS_SOCKET,
+    "is-socket",
+    "is_socket",
+    FileType::Socket,
+    "test if socket",
+    "is-socket /run/socket"
+);
 
 /// `is-symlink`.
 pub static IS_SYMLINK: CommandSpec = cmd(
@@ -232,13 +290,22 @@ pub static READLINK: CommandSpec = cmd(
     "read the target of a symbolic link",
     "The target of a symbolic link, as stored.",
     &["readlink /etc/localtime"],
-    |ctx, args| Ok(Value::String(read_link(ctx.session, "readlink", &args.text(0))?)),
+    |ctx, args| {
+        Ok(Value::String(read_link(
+            ctx.session,
+            "readlink",
+            &args.text(0),
+        )?))
+    },
 );
 
 /// `readlinklist`.
 pub static READLINKLIST: CommandSpec = cmd(
     "readlinklist",
-    &[arg("path", ArgKind::Path), arg("names", ArgKind::StringList)],
+    &[
+        arg("path", ArgKind::Path),
+        arg("names", ArgKind::StringList),
+    ],
     RetType::StringList,
     "readlink on multiple files",
     "readlink of each name in directory PATH; a name that is not a symbolic link gives an \
@@ -248,7 +315,11 @@ pub static READLINKLIST: CommandSpec = cmd(
         let dir = args.text(0);
         let mut out = Vec::new();
         for name in args.list(1) {
-            let p = format!("{}/{}", dir.trim_end_matches('/'), String::from_utf8_lossy(name));
+            let p = format!(
+                "{}/{}",
+                dir.trim_end_matches('/'),
+                String::from_utf8_lossy(name)
+            );
             out.push(read_link(ctx.session, "readlinklist", &p).unwrap_or_default());
         }
         Ok(Value::StringList(out))
@@ -263,14 +334,19 @@ pub static REALPATH: CommandSpec = cmd(
     "canonicalized absolute pathname",
     "The canonical path: every symbolic link resolved (inside the guest) and . and .. \
      removed.",
-    &["realpath /etc/localtime"],
+    &["realpath /etc/../etc/hostname"],
     |ctx, args| {
         let node = resolve(ctx.session, "realpath", "realpath", &args.text(0), true)?;
         Ok(Value::String(node.path.into_bytes()))
     },
 );
 
-fn xattr_list(s: &Session, func: &str, path: &str, follow: bool) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CmdError> {
+fn xattr_list(
+    s: &Session,
+    func: &str,
+    path: &str,
+    follow: bool,
+) -> Result<crate::fs::Xattrs, CmdError> {
     let node = resolve(s, func, "", path, follow)?;
     let mut x = s
         .vfs
@@ -281,12 +357,15 @@ fn xattr_list(s: &Session, func: &str, path: &str, follow: bool) -> Result<Vec<(
     Ok(x)
 }
 
-fn xattrs_value(x: Vec<(Vec<u8>, Vec<u8>)>) -> Value {
+fn xattrs_value(x: crate::fs::Xattrs) -> Value {
     Value::StructList(
         x.into_iter()
             .map(|(n, v)| {
                 vec![
-                    ("attrname", Field::Str(String::from_utf8_lossy(&n).into_owned())),
+                    (
+                        "attrname",
+                        Field::Str(String::from_utf8_lossy(&n).into_owned()),
+                    ),
                     ("attrval", Field::Buffer(v)),
                 ]
             })
@@ -302,7 +381,14 @@ pub static GETXATTRS: CommandSpec = cmd(
     "list extended attributes of a file or directory",
     "Every extended attribute (all namespaces) with its value, following symbolic links.",
     &["getxattrs /etc/passwd"],
-    |ctx, args| Ok(xattrs_value(xattr_list(ctx.session, "getxattrs", &args.text(0), true)?)),
+    |ctx, args| {
+        Ok(xattrs_value(xattr_list(
+            ctx.session,
+            "getxattrs",
+            &args.text(0),
+            true,
+        )?))
+    },
 );
 
 /// `lgetxattrs`.
@@ -313,7 +399,14 @@ pub static LGETXATTRS: CommandSpec = cmd(
     "list extended attributes of a file or directory",
     "Like getxattrs, but a symbolic link's own attributes.",
     &["lgetxattrs /etc/localtime"],
-    |ctx, args| Ok(xattrs_value(xattr_list(ctx.session, "lgetxattrs", &args.text(0), false)?)),
+    |ctx, args| {
+        Ok(xattrs_value(xattr_list(
+            ctx.session,
+            "lgetxattrs",
+            &args.text(0),
+            false,
+        )?))
+    },
 );
 
 fn get_one(ctx: &mut Ctx<'_>, args: &Args, func: &str, follow: bool) -> Result<Value, CmdError> {
@@ -362,7 +455,9 @@ pub static STATVFS: CommandSpec = cmd(
         let path = args.text(0);
         let node = resolve(s, "statvfs", "", &path, true)?;
         let m = s.vfs.mount_of(&node);
-        let v = m.fs.statvfs().map_err(|e| path_error("statvfs", "", &path, &e))?;
+        let v =
+            m.fs.statvfs()
+                .map_err(|e| path_error("statvfs", "", &path, &e))?;
         // ST_RELATIME, plus ST_RDONLY for read-only mounts.
         let flag = 4096 | u64::from(m.read_only);
         let i = |n: u64| Field::Int(n as i64);
@@ -403,7 +498,11 @@ pub static CASE_SENSITIVE_PATH: CommandSpec = cmd(
                 out.extend_from_slice(comp);
                 continue;
             }
-            let dir = if out.len() == 1 { "/".to_string() } else { String::from_utf8_lossy(&out[..out.len() - 1]).into_owned() };
+            let dir = if out.len() == 1 {
+                "/".to_string()
+            } else {
+                String::from_utf8_lossy(&out[..out.len() - 1]).into_owned()
+            };
             let found = s.vfs.resolve(&dir, true).ok().and_then(|n| {
                 s.vfs.fs(&n).read_dir(n.ino).ok().and_then(|list| {
                     list.into_iter()

@@ -57,7 +57,12 @@ pub(crate) fn try_resolve(
     need_root(s, func)?;
     match s.vfs.resolve(path, follow) {
         Ok(n) => Ok(Some(n)),
-        Err(e) if matches!(e.errno(), Some(Errno::NotFound | Errno::NotDir | Errno::Loop)) => {
+        Err(e)
+            if matches!(
+                e.errno(),
+                Some(Errno::NotFound | Errno::NotDir | Errno::Loop)
+            ) =>
+        {
             Ok(None)
         }
         Err(e) => Err(path_error(func, "", path, &e)),
@@ -136,7 +141,13 @@ pub static CAT: CommandSpec = cmd(
     "Print the contents of a guest file (followed by a newline, as guestfish prints \
      strings). Use download PATH - for binary-exact output.",
     &["cat /etc/os-release"],
-    |ctx, args| Ok(Value::String(read_all(ctx.session, "download", &args.text(0))?)),
+    |ctx, args| {
+        Ok(Value::String(read_all(
+            ctx.session,
+            "download",
+            &args.text(0),
+        )?))
+    },
 );
 
 /// `read-file`.
@@ -147,7 +158,13 @@ pub static READ_FILE: CommandSpec = cmd(
     "read a file",
     "The whole content of a file, exactly (nothing is added).",
     &["read-file /etc/hostname"],
-    |ctx, args| Ok(Value::Buffer(read_all(ctx.session, "download", &args.text(0))?)),
+    |ctx, args| {
+        Ok(Value::Buffer(read_all(
+            ctx.session,
+            "download",
+            &args.text(0),
+        )?))
+    },
 );
 
 /// `read-lines`.
@@ -188,7 +205,13 @@ fn tail_lines(all: Vec<Vec<u8>>, n: i64) -> Vec<Vec<u8>> {
     all.into_iter().skip(skip as usize).collect()
 }
 
-fn head_tail(ctx: &mut Ctx<'_>, func: &str, path: &str, n: i64, head: bool) -> Result<Value, CmdError> {
+fn head_tail(
+    ctx: &mut Ctx<'_>,
+    func: &str,
+    path: &str,
+    n: i64,
+    head: bool,
+) -> Result<Value, CmdError> {
     let data = read_all(ctx.session, func, path)?;
     let all = lines(&data);
     Ok(Value::StringList(if head {
@@ -320,7 +343,7 @@ mod tests {
         assert_eq!(head_lines(all.clone(), -3), l(&["1", "2"]));
         assert_eq!(head_lines(all.clone(), 0), l(&[]));
         assert_eq!(tail_lines(all.clone(), 2), l(&["4", "5"]));
-        assert_eq!(tail_lines(all.clone(), -3), l(&["4", "5"]));
+        assert_eq!(tail_lines(all.clone(), -3), l(&["3", "4", "5"]));
         assert_eq!(tail_lines(all, 9), l(&["1", "2", "3", "4", "5"]));
         assert_eq!(lines(b"a\nb"), l(&["a", "b"]));
         assert_eq!(lines(b"a\n\n"), l(&["a", ""]));

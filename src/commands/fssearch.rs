@@ -131,7 +131,7 @@ pub static CHECKSUMS_OUT: CommandSpec = cmd(
         arg("sumsfile", ArgKind::FileOut),
     ],
     RetType::Err,
-    "compute MD5, SHAx or CRC checksum of the contents of a directory",
+    "compute MD5, SHAx or CRC checksum of files in a directory",
     "Checksum every regular file below DIRECTORY and write the lines (`SUM  ./PATH`, as \
      sha256sum prints them; for crc, `CRC SIZE ./PATH` as cksum does) to a host file (- for \
      standard output), in the order find visits them.",
@@ -143,10 +143,14 @@ pub static CHECKSUMS_OUT: CommandSpec = cmd(
         let s = &*ctx.session;
         let node = resolve(s, "checksums_out", "", &dir, true)?;
         let mut all = Vec::new();
-        walk(&s.vfs, &node, b"", &mut all).map_err(|e| path_error("checksums_out", "", &dir, &e))?;
+        walk(&s.vfs, &node, b"", &mut all)
+            .map_err(|e| path_error("checksums_out", "", &dir, &e))?;
         let mut lines = Vec::new();
         for (rel, n) in all {
-            let st = s.vfs.stat(&n).map_err(|e| path_error("checksums_out", "", &dir, &e))?;
+            let st = s
+                .vfs
+                .stat(&n)
+                .map_err(|e| path_error("checksums_out", "", &dir, &e))?;
             if st.file_type() != FileType::Regular {
                 continue;
             }
@@ -177,7 +181,11 @@ pub static CHECKSUMS_OUT: CommandSpec = cmd(
 /// What `file -zSb` says about a regular file's content (the kinds a Linux root holds).
 pub(crate) fn describe(data: &[u8], st: &Stat) -> String {
     let mut prefix = String::new();
-    for (bit, word) in [(0o4000, "setuid "), (0o2000, "setgid "), (0o1000, "sticky ")] {
+    for (bit, word) in [
+        (0o4000, "setuid "),
+        (0o2000, "setgid "),
+        (0o1000, "sticky "),
+    ] {
         if st.mode & bit != 0 {
             prefix.push_str(word);
         }
@@ -197,7 +205,11 @@ pub(crate) fn describe(data: &[u8], st: &Stat) -> String {
     } else if let Some(text) = text_kind(data) {
         match script(data) {
             Some(interp) => {
-                let exec = if st.mode & 0o111 != 0 { " executable" } else { "" };
+                let exec = if st.mode & 0o111 != 0 {
+                    " executable"
+                } else {
+                    ""
+                };
                 format!("{interp} script, {text}{exec}")
             }
             None => text,
@@ -243,7 +255,11 @@ fn text_kind(data: &[u8]) -> Option<String> {
         return None;
     };
     let mut notes = Vec::new();
-    let longest = data.split(|&c| c == b'\n').map(<[u8]>::len).max().unwrap_or(0);
+    let longest = data
+        .split(|&c| c == b'\n')
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
     if longest > 300 {
         notes.push(format!("with very long lines ({longest})"));
     }
@@ -307,7 +323,10 @@ pub static FILE: CommandSpec = cmd(
         let s = &*ctx.session;
         let path = args.text(0);
         let node = resolve(s, "file", "lstat", &path, false)?;
-        let st = s.vfs.stat(&node).map_err(|e| path_error("file", "lstat", &path, &e))?;
+        let st = s
+            .vfs
+            .stat(&node)
+            .map_err(|e| path_error("file", "lstat", &path, &e))?;
         let text = match st.file_type() {
             FileType::Regular => {
                 let mut head = vec![0u8; (st.size.min(1 << 20)) as usize];
@@ -371,12 +390,22 @@ fn ere_fixup(re: &[u8]) -> Vec<u8> {
     out
 }
 
-fn grep(ctx: &mut Ctx<'_>, args: &Args, func: &str, extended: bool, fixed: bool, insensitive: bool) -> Result<Value, CmdError> {
+fn grep(
+    ctx: &mut Ctx<'_>,
+    args: &Args,
+    func: &str,
+    extended: bool,
+    fixed: bool,
+    insensitive: bool,
+) -> Result<Value, CmdError> {
     let extended = args.opt_bool("extended").unwrap_or(extended);
     let fixed = args.opt_bool("fixed").unwrap_or(fixed);
     let insensitive = args.opt_bool("insensitive").unwrap_or(insensitive);
     if extended && fixed {
-        return Err(CmdError::api(func, "can't use 'extended' and 'fixed' flags at the same time"));
+        return Err(CmdError::api(
+            func,
+            "can't use 'extended' and 'fixed' flags at the same time",
+        ));
     }
     let pattern = args.bytes(0);
     let re = if fixed {
@@ -401,6 +430,7 @@ fn grep(ctx: &mut Ctx<'_>, args: &Args, func: &str, extended: bool, fixed: bool,
 }
 
 static GREP_ARGS: &[ArgSpec] = &[arg("regex", ArgKind::String), arg("path", ArgKind::Path)];
+static FGREP_ARGS: &[ArgSpec] = &[arg("pattern", ArgKind::String), arg("path", ArgKind::Path)];
 
 /// `grep`.
 pub static GREP: CommandSpec = CommandSpec {
@@ -425,11 +455,11 @@ pub static GREP: CommandSpec = CommandSpec {
 };
 
 macro_rules! grep_variant {
-    ($static:ident, $name:literal, $e:expr, $f:expr, $i:expr, $desc:literal) => {
+    ($static:ident, $name:literal, $args:expr, $e:expr, $f:expr, $i:expr, $desc:literal) => {
         #[doc = concat!("`", $name, "`.")]
         pub static $static: CommandSpec = cmd(
             $name,
-            GREP_ARGS,
+            $args,
             RetType::StringList,
             $desc,
             "Like grep with the corresponding flags.",
@@ -439,13 +469,58 @@ macro_rules! grep_variant {
     };
 }
 
-grep_variant!(EGREP, "egrep", true, false, false, "return lines matching a pattern");
-grep_variant!(FGREP, "fgrep", false, true, false, "return lines matching a pattern");
-grep_variant!(GREPI, "grepi", false, false, true, "return lines matching a pattern");
-grep_variant!(EGREPI, "egrepi", true, false, true, "return lines matching a pattern");
-grep_variant!(FGREPI, "fgrepi", false, true, true, "return lines matching a pattern");
+grep_variant!(
+    EGREP,
+    "egrep",
+    GREP_ARGS,
+    true,
+    false,
+    false,
+    "return lines matching a pattern"
+);
+grep_variant!(
+    FGREP,
+    "fgrep",
+    FGREP_ARGS,
+    false,
+    true,
+    false,
+    "return lines matching a pattern"
+);
+grep_variant!(
+    GREPI,
+    "grepi",
+    GREP_ARGS,
+    false,
+    false,
+    true,
+    "return lines matching a pattern"
+);
+grep_variant!(
+    EGREPI,
+    "egrepi",
+    GREP_ARGS,
+    true,
+    false,
+    true,
+    "return lines matching a pattern"
+);
+grep_variant!(
+    FGREPI,
+    "fgrepi",
+    FGREP_ARGS,
+    false,
+    true,
+    true,
+    "return lines matching a pattern"
+);
 
-fn count(ctx: &mut Ctx<'_>, args: &Args, func: &str, f: fn(&[u8]) -> usize) -> Result<Value, CmdError> {
+fn count(
+    ctx: &mut Ctx<'_>,
+    args: &Args,
+    func: &str,
+    f: fn(&[u8]) -> usize,
+) -> Result<Value, CmdError> {
     let data = read_all(ctx.session, func, &args.text(0))?;
     Ok(Value::Int(f(&data) as i64))
 }
@@ -460,7 +535,11 @@ pub static WC_L: CommandSpec = cmd(
     "count lines in a file",
     "The number of newline characters in a file, as wc -l counts.",
     &["wc-l /etc/passwd"],
-    |ctx, args| count(ctx, args, "wc_l", |d| d.iter().filter(|&&c| c == b'\n').count()),
+    |ctx, args| {
+        count(ctx, args, "wc_l", |d| {
+            d.iter().filter(|&&c| c == b'\n').count()
+        })
+    },
 );
 
 /// `wc-w`.
@@ -518,7 +597,11 @@ pub(crate) fn hexdump(data: &[u8]) -> Vec<u8> {
         }
         out.push_str(" |");
         for &b in line {
-            out.push(if (0x20..0x7f).contains(&b) { b as char } else { '.' });
+            out.push(if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '.'
+            });
         }
         out.push_str("|\n");
     }
@@ -536,7 +619,13 @@ pub static HEXDUMP: CommandSpec = cmd(
     "dump a file in hexadecimal",
     "The file as hexdump -C prints it.",
     &["hexdump /etc/hostname"],
-    |ctx, args| Ok(Value::String(hexdump(&read_all(ctx.session, "hexdump", &args.text(0))?))),
+    |ctx, args| {
+        Ok(Value::String(hexdump(&read_all(
+            ctx.session,
+            "hexdump",
+            &args.text(0),
+        )?)))
+    },
 );
 
 /// Runs of at least 4 printable characters, as `strings -a -e ENCODING` finds them.
@@ -550,7 +639,8 @@ pub(crate) fn strings(data: &[u8], encoding: &str) -> Result<Vec<Vec<u8>>, Strin
         "L" => (4, false, false),
         other => return Err(format!("{other}: invalid encoding")),
     };
-    let printable = |c: u32| c == 9 || (0x20..0x7f).contains(&c) || (high && (0x80..=0xff).contains(&c));
+    let printable =
+        |c: u32| c == 9 || (0x20..0x7f).contains(&c) || (high && (0x80..=0xff).contains(&c));
     let mut out = Vec::new();
     let mut cur = Vec::new();
     for ch in data.chunks_exact(width) {
@@ -586,7 +676,9 @@ pub static STRINGS: CommandSpec = cmd(
     &["strings /bin/ls"],
     |ctx, args| {
         let data = read_all(ctx.session, "strings", &args.text(0))?;
-        Ok(Value::StringList(strings(&data, "S").map_err(|e| CmdError::api("strings", e))?))
+        Ok(Value::StringList(
+            strings(&data, "S").map_err(|e| CmdError::api("strings", e))?,
+        ))
     },
 );
 

@@ -108,6 +108,27 @@ pub fn markdown_table() -> String {
     s
 }
 
+/// Fill `text` into lines of at most 76 columns, each indented by 4, as pod2text sets
+/// guestfish's manual pages.
+fn wrap_indented(text: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::from("    ");
+    for word in text.split(' ') {
+        if line.len() > 4 && line.len() + 1 + word.len() > 76 {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("    ");
+        }
+        if line.len() > 4 {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
 /// `help CMD`: the command's manual page, or guestfish's error for an unknown name.
 pub fn command_help(name: &str) -> Result<String, CmdError> {
     let spec = lookup(name).ok_or_else(|| {
@@ -115,7 +136,10 @@ pub fn command_help(name: &str) -> Result<String, CmdError> {
             "{name}: command not known: use -h to list all commands\n"
         ))
     })?;
-    let mut s = format!("NAME\n    {} - {}\n\n", spec.name, spec.shortdesc);
+    let mut s = format!(
+        "NAME\n{}\n",
+        wrap_indented(&format!("{} - {}", spec.name, spec.shortdesc))
+    );
     let mut description = String::new();
     if spec.arity == Arity::Declared {
         let _ = write!(s, "SYNOPSIS\n     {}\n\n", spec.synopsis());

@@ -29,7 +29,10 @@ fn do_mount(
         read_only: force_ro || ro_opt || dev_ro,
         options: options.to_string(),
     };
-    let sysroot = format!("/sysroot{}", if mountpoint == "/" { "" } else { mountpoint });
+    let sysroot = format!(
+        "/sysroot{}",
+        if mountpoint == "/" { "" } else { mountpoint }
+    );
     ctx.session.vfs.mount(m).map_err(|e| match e {
         MountError::RootFirst | MountError::Target(_) => CmdError::api(
             func,
@@ -85,7 +88,14 @@ pub static MOUNT_OPTIONS: CommandSpec = cmd(
     &["mount-options ro /dev/sda1 /"],
     |ctx, args| {
         let opts = args.text(0);
-        do_mount(ctx, "mount_options", &args.text(1), &args.text(2), &opts, false)
+        do_mount(
+            ctx,
+            "mount_options",
+            &args.text(1),
+            &args.text(2),
+            &opts,
+            false,
+        )
     },
 );
 
@@ -140,9 +150,14 @@ pub static UMOUNT: CommandSpec = CommandSpec {
                 Some(crate::fs::Errno::Busy) => "target is busy.",
                 _ => "no mount point specified.",
             };
-            CmdError::api("umount", format!("{what}: umount: /sysroot{what}: {reason}"))
+            CmdError::api(
+                "umount",
+                format!("{what}: umount: /sysroot{what}: {reason}"),
+            )
         })?;
-        ctx.session.flush_drives().map_err(|e| CmdError::api("umount", e))?;
+        ctx.session
+            .flush_drives()
+            .map_err(|e| CmdError::api("umount", e))?;
         Ok(Value::Unit)
     },
 };

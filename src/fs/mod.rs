@@ -13,6 +13,9 @@ pub use error::{Errno, FsError, FsResult};
 /// An inode number.
 pub type Ino = u64;
 
+/// Extended attributes: (full name, value) pairs.
+pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The type of a file, from its mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileType {
@@ -155,7 +158,7 @@ pub trait Filesystem: Send + Sync {
     fn read_link(&self, ino: Ino) -> FsResult<Vec<u8>>;
     /// Every extended attribute of an inode as the kernel's listxattr/getxattr present
     /// them (full names with namespace prefix; POSIX ACLs in the xattr format).
-    fn xattrs(&self, ino: Ino) -> FsResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    fn xattrs(&self, ino: Ino) -> FsResult<Xattrs>;
     /// Filesystem statistics.
     fn statvfs(&self) -> FsResult<StatVfs>;
 }

@@ -127,8 +127,14 @@ impl Vfs {
         if self.mount_at("/").is_none() {
             return Err(MountError::RootFirst);
         }
-        let target = self.resolve(&m.mountpoint, true).map_err(MountError::Target)?;
-        if self.fs(&target).stat(target.ino).map_err(MountError::Target)?.file_type()
+        let target = self
+            .resolve(&m.mountpoint, true)
+            .map_err(MountError::Target)?;
+        if self
+            .fs(&target)
+            .stat(target.ino)
+            .map_err(MountError::Target)?
+            .file_type()
             != FileType::Directory
         {
             return Err(MountError::Target(Errno::NotDir.into()));
@@ -151,8 +157,7 @@ impl Vfs {
             .ok_or(FsError::Errno(Errno::Invalid))?;
         let mp = self.mounts[i].mountpoint.clone();
         let below = |m: &Mount| {
-            m.mountpoint != mp
-                && (mp == "/" || m.mountpoint.starts_with(&format!("{mp}/")))
+            m.mountpoint != mp && (mp == "/" || m.mountpoint.starts_with(&format!("{mp}/")))
         };
         if self.mounts.iter().any(below) {
             return Err(Errno::Busy.into());
@@ -196,7 +201,9 @@ impl Vfs {
             let cur = stack.last().expect("the root stays on the stack").clone();
             let fs = self.fs(&cur);
             let name = String::from_utf8_lossy(&comp).into_owned();
-            let child_ino = fs.lookup(cur.ino, &comp)?.ok_or(FsError::Errno(Errno::NotFound))?;
+            let child_ino = fs
+                .lookup(cur.ino, &comp)?
+                .ok_or(FsError::Errno(Errno::NotFound))?;
             let child_path = join(&cur.path, &name);
             let child = match self.mount_at(&child_path) {
                 Some(m) => Node {

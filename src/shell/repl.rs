@@ -247,8 +247,11 @@ mod tests {
     fn first_word_completes_command_names() {
         let (start, c) = helper().candidates("ver", 3);
         assert_eq!((start, c), (0, vec!["version".to_string()]));
-        let (start, c) = helper().candidates("  -un", 5);
+        let (start, c) = helper().candidates("  -uns", 6);
         assert_eq!((start, c), (3, vec!["unsetenv".to_string()]));
+        // Aliases complete too, as in guestfish.
+        let (_, c) = helper().candidates("unm", 3);
+        assert_eq!(c, vec!["unmount".to_string(), "unmount-all".to_string()]);
     }
 
     #[test]

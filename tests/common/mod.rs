@@ -122,9 +122,13 @@ pub fn fixtures(script: &str) -> std::path::PathBuf {
         .expect("script name")
         .to_string_lossy()
         .into_owned();
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures").join(&name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("fixtures")
+        .join(&name);
     std::fs::create_dir_all(&dir).expect("fixture dir");
-    let script_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(script);
+    let script_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(script);
     let lock = dir.with_extension("lock");
     let out = Command::new("flock")
         .arg(&lock)
@@ -153,7 +157,9 @@ pub fn record_script(name: &str, image: &str) -> String {
     let mut s = format!("add {image} readonly:true format:raw\nrun\n");
     for line in cmds.lines().filter(|l| !l.is_empty()) {
         let marker = format!("### {}", line.replace('"', "\\\""));
-        s.push_str(&format!("echo \"{marker}\"\necho \"{marker}\" | cat 1>&2\n{line}\n"));
+        s.push_str(&format!(
+            "echo \"{marker}\"\necho \"{marker}\" | cat 1>&2\n{line}\n"
+        ));
     }
     s
 }

@@ -32,7 +32,10 @@ impl Walker<'_> {
             return Ok(());
         }
         if ptr >= self.fs.sb.blocks_count {
-            return Err(bad(self.ino, format!("block {ptr} lies outside the filesystem")));
+            return Err(bad(
+                self.ino,
+                format!("block {ptr} lies outside the filesystem"),
+            ));
         }
         if let Some(last) = self.out.last_mut()
             && last.logical + last.len == logical
@@ -56,10 +59,16 @@ impl Walker<'_> {
             return Ok(());
         }
         if ptr >= self.fs.sb.blocks_count {
-            return Err(bad(self.ino, format!("indirect block {ptr} lies outside the filesystem")));
+            return Err(bad(
+                self.ino,
+                format!("indirect block {ptr} lies outside the filesystem"),
+            ));
         }
         if !self.seen.insert(ptr) {
-            return Err(bad(self.ino, format!("indirect block {ptr} is referenced twice")));
+            return Err(bad(
+                self.ino,
+                format!("indirect block {ptr} is referenced twice"),
+            ));
         }
         let block = self.fs.read_block(ptr)?;
         let span = self.per_block.pow(level - 1);

@@ -97,7 +97,10 @@ pub fn parse_entries(
             return Err(bad(off, format!("rec_len {len}")));
         }
         if 8 + name_len > len {
-            return Err(bad(off, format!("name_len {name_len} does not fit rec_len {len}")));
+            return Err(bad(
+                off,
+                format!("name_len {name_len} does not fit rec_len {len}"),
+            ));
         }
         if entry_ino != 0 {
             out.push(RawEntry {

@@ -86,14 +86,54 @@ fn str_to_words(msg: &[u8], num: usize, unsigned: bool) -> [u32; 8] {
 
 fn half_md4(buf: &mut [u32; 4], inp: &[u32; 8]) {
     type Mix = fn(u32, u32, u32) -> u32;
+    type Round = (Mix, u32, [(usize, u32); 8]);
     let f: Mix = |x, y, z| z ^ (x & (y ^ z));
     let g: Mix = |x, y, z| (x & y).wrapping_add((x ^ y) & z);
     let h: Mix = |x, y, z| x ^ y ^ z;
     // (mixing function, constant, [(input word, rotation)]) for the three rounds.
-    let rounds: [(Mix, u32, [(usize, u32); 8]); 3] = [
-        (f, 0, [(0, 3), (1, 7), (2, 11), (3, 19), (4, 3), (5, 7), (6, 11), (7, 19)]),
-        (g, 0o13240474631, [(1, 3), (3, 5), (5, 9), (7, 13), (0, 3), (2, 5), (4, 9), (6, 13)]),
-        (h, 0o15666365641, [(3, 3), (7, 9), (2, 11), (6, 15), (1, 3), (5, 9), (0, 11), (4, 15)]),
+    let rounds: [Round; 3] = [
+        (
+            f,
+            0,
+            [
+                (0, 3),
+                (1, 7),
+                (2, 11),
+                (3, 19),
+                (4, 3),
+                (5, 7),
+                (6, 11),
+                (7, 19),
+            ],
+        ),
+        (
+            g,
+            0o13240474631,
+            [
+                (1, 3),
+                (3, 5),
+                (5, 9),
+                (7, 13),
+                (0, 3),
+                (2, 5),
+                (4, 9),
+                (6, 13),
+            ],
+        ),
+        (
+            h,
+            0o15666365641,
+            [
+                (3, 3),
+                (7, 9),
+                (2, 11),
+                (6, 15),
+                (1, 3),
+                (5, 9),
+                (0, 11),
+                (4, 15),
+            ],
+        ),
     ];
     // The state words a, b, c, d; step n updates word (4 - n % 4) % 4 from the other three
     // in rotated order, as MD4 does.

@@ -70,11 +70,17 @@ fn walk(
     if 12 + max * 12 > node.len() || entries > max {
         return Err(bad(
             ino,
-            format!("header claims {entries} of {max} entries in a {}-byte node", node.len()),
+            format!(
+                "header claims {entries} of {max} entries in a {}-byte node",
+                node.len()
+            ),
         ));
     }
     if depth > MAX_DEPTH || expect_depth.is_some_and(|d| d != depth) {
-        return Err(bad(ino, format!("node depth {depth} is not what its parent implies")));
+        return Err(bad(
+            ino,
+            format!("node depth {depth} is not what its parent implies"),
+        ));
     }
     for i in 0..entries {
         let e = &node[12 + i * 12..24 + i * 12];
@@ -87,10 +93,16 @@ fn walk(
                 (raw_len, false)
             };
             let physical = le32(e, 8) | le16(e, 6) << 32;
-            if len == 0 || physical.checked_add(len).is_none_or(|end| end > fs.sb.blocks_count) {
+            if len == 0
+                || physical
+                    .checked_add(len)
+                    .is_none_or(|end| end > fs.sb.blocks_count)
+            {
                 return Err(bad(
                     ino,
-                    format!("extent of {len} blocks at block {physical} lies outside the filesystem"),
+                    format!(
+                        "extent of {len} blocks at block {physical} lies outside the filesystem"
+                    ),
                 ));
             }
             out.push(Run {
@@ -102,7 +114,10 @@ fn walk(
         } else {
             let child = le32(e, 4) | le16(e, 8) << 32;
             if !seen.insert(child) {
-                return Err(bad(ino, format!("extent block {child} is referenced twice")));
+                return Err(bad(
+                    ino,
+                    format!("extent block {child} is referenced twice"),
+                ));
             }
             let block = fs.read_block(child)?;
             verify_tail(fs, inode, child, &block)?;
@@ -119,14 +134,19 @@ fn verify_tail(fs: &Ext4, inode: &Inode, blk: u64, block: &[u8]) -> FsResult<()>
     let max = le16(block, 4) as usize;
     let at = 12 + max * 12;
     if at + 4 > block.len() {
-        return Err(bad(inode.ino, format!("extent block {blk} has no room for its checksum")));
+        return Err(bad(
+            inode.ino,
+            format!("extent block {blk} has no room for its checksum"),
+        ));
     }
     let stored = le32(block, at) as u32;
     let got = crc32c_raw(inode.csum_seed, &block[..at]);
     if stored != got {
         return Err(bad(
             inode.ino,
-            format!("extent block {blk}: checksum 0x{stored:08x} does not match the contents (0x{got:08x})"),
+            format!(
+                "extent block {blk}: checksum 0x{stored:08x} does not match the contents (0x{got:08x})"
+            ),
         ));
     }
     Ok(())

@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::block::Device;
 use crate::bytes::le32;
-use crate::fs::{
-    DirEntry, Errno, FileType, Filesystem, FsError, FsResult, Ino, Stat, StatVfs,
-};
+use crate::fs::{DirEntry, Errno, FileType, Filesystem, FsError, FsResult, Ino, Stat, StatVfs};
 
 use super::dir::{self, RawEntry};
 use super::extent::{self, Run};
@@ -23,8 +21,19 @@ use super::{blockmap, journal, xattr};
 /// compat: dir_index.
 const COMPAT_DIR_INDEX: u32 = 0x20;
 /// incompat features rfish reads.
-const INCOMPAT_KNOWN: u32 = 0x2 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x2000
-    | 0x4000 | 0x8000 | 0x10000 | 0x20000;
+const INCOMPAT_KNOWN: u32 = 0x2
+    | 0x4
+    | 0x10
+    | 0x40
+    | 0x80
+    | 0x100
+    | 0x200
+    | 0x400
+    | 0x2000
+    | 0x4000
+    | 0x8000
+    | 0x10000
+    | 0x20000;
 /// incompat: largedir (3-level htree).
 const INCOMPAT_LARGEDIR: u32 = 0x4000;
 /// incompat: casefold.
@@ -112,9 +121,9 @@ impl Ext4 {
             )));
         }
         if unknown != 0 {
-            return Err(FsError::Block(crate::block::BlockError::Unsupported(format!(
-                "ext4 incompatible features 0x{unknown:x}"
-            ))));
+            return Err(FsError::Block(crate::block::BlockError::Unsupported(
+                format!("ext4 incompatible features 0x{unknown:x}"),
+            )));
         }
         let groups = group_desc::read_all(dev.as_ref(), &sb)?;
         let hash_seed = std::array::from_fn(|i| le32(&sb.raw, 0xec + i * 4) as u32);
@@ -180,7 +189,8 @@ impl Ext4 {
             ));
         }
         let mut buf = vec![0u8; self.block_size()];
-        self.dev.read_at(&mut buf, n * u64::from(self.sb.block_size))?;
+        self.dev
+            .read_at(&mut buf, n * u64::from(self.sb.block_size))?;
         Ok(buf)
     }
 
@@ -199,7 +209,8 @@ impl Ext4 {
         let group = (ino - 1) / ipg;
         let index = (ino - 1) % ipg;
         let gd = &self.groups[group as usize];
-        let csum = self.sb.ro_compat & (sbm::RO_COMPAT_METADATA_CSUM | sbm::RO_COMPAT_GDT_CSUM) != 0;
+        let csum =
+            self.sb.ro_compat & (sbm::RO_COMPAT_METADATA_CSUM | sbm::RO_COMPAT_GDT_CSUM) != 0;
         if csum && (gd.flags & 1 != 0 || index >= ipg.saturating_sub(gd.itable_unused)) {
             return Err(FsError::corrupt(
                 "ext4 inode",
@@ -207,7 +218,8 @@ impl Ext4 {
             ));
         }
         let isize = usize::from(self.sb.inode_size);
-        let offset = gd.inode_table * u64::from(self.sb.block_size) + u64::from(index) * isize as u64;
+        let offset =
+            gd.inode_table * u64::from(self.sb.block_size) + u64::from(index) * isize as u64;
         if offset + isize as u64 > self.sb.blocks_count * u64::from(self.sb.block_size) {
             return Err(FsError::corrupt(
                 "ext4 inode",
@@ -224,7 +236,10 @@ impl Ext4 {
             ro_compat: self.sb.ro_compat,
         };
         let inode = Arc::new(Inode::parse(ino, &raw, &ctx)?);
-        self.inodes.lock().expect("inode cache").put(ino, inode.clone());
+        self.inodes
+            .lock()
+            .expect("inode cache")
+            .put(ino, inode.clone());
         Ok(inode)
     }
 
@@ -243,7 +258,10 @@ impl Ext4 {
             blockmap::runs(self, inode)?
         };
         let runs = Arc::new(runs);
-        self.runs.lock().expect("run cache").put(inode.ino, runs.clone());
+        self.runs
+            .lock()
+            .expect("run cache")
+            .put(inode.ino, runs.clone());
         Ok(runs)
     }
 
@@ -333,15 +351,18 @@ impl Ext4 {
         if nblocks > self.sb.blocks_count {
             return Err(FsError::corrupt(
                 "ext4 directory",
-                format!("directory inode {} is larger than the filesystem", inode.ino),
+                format!(
+                    "directory inode {} is larger than the filesystem",
+                    inode.ino
+                ),
             ));
         }
         let indexed = inode.flags & inode::FLAG_INDEX != 0;
         let mut block = vec![0u8; bs];
         for b in 0..nblocks {
             self.read_data(inode, b * bs as u64, &mut block)?;
-            let dx_node = indexed
-                && (b == 0 || (le32(&block, 0) == 0 && dir_rec_len(&block, bs) == bs));
+            let dx_node =
+                indexed && (b == 0 || (le32(&block, 0) == 0 && dir_rec_len(&block, bs) == bs));
             if dx_node && b != 0 {
                 continue;
             }
@@ -375,7 +396,10 @@ impl Ext4 {
             .map(|(i, e)| (e.name.clone(), i))
             .collect();
         let l = Arc::new(Listing { entries, by_name });
-        self.dirs.lock().expect("dir cache").put(inode.ino, l.clone());
+        self.dirs
+            .lock()
+            .expect("dir cache")
+            .put(inode.ino, l.clone());
         Ok(l)
     }
 
@@ -441,7 +465,10 @@ impl Ext4 {
             if lblk * bs as u64 >= inode.size {
                 return Err(FsError::corrupt(
                     "ext4 htree index",
-                    format!("directory inode {}: index points past the end (block {lblk})", inode.ino),
+                    format!(
+                        "directory inode {}: index points past the end (block {lblk})",
+                        inode.ino
+                    ),
                 ));
             }
             self.read_data(inode, lblk * bs as u64, &mut block)?;
@@ -470,7 +497,11 @@ impl Ext4 {
 
 fn dir_rec_len(block: &[u8], bs: usize) -> usize {
     let raw = crate::bytes::le16(block, 4) as usize;
-    if bs >= 65536 && (raw == 0 || raw == 65535) { 65536 } else { raw }
+    if bs >= 65536 && (raw == 0 || raw == 65535) {
+        65536
+    } else {
+        raw
+    }
 }
 
 /// Unicode lower-casing of a name, for lookups in casefolded directories.
@@ -577,7 +608,11 @@ impl Filesystem for Ext4 {
                 format!("inode {}: target of {} bytes", inode.ino, inode.size),
             ));
         }
-        let ea_blocks = if inode.file_acl != 0 { u64::from(self.sb.block_size / 512) } else { 0 };
+        let ea_blocks = if inode.file_acl != 0 {
+            u64::from(self.sb.block_size / 512)
+        } else {
+            0
+        };
         let fast = inode.flags & inode::FLAG_INLINE_DATA == 0
             && inode.blocks_512.saturating_sub(ea_blocks) == 0;
         if fast {
@@ -595,7 +630,7 @@ impl Filesystem for Ext4 {
         Ok(buf)
     }
 
-    fn xattrs(&self, ino: Ino) -> FsResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn xattrs(&self, ino: Ino) -> FsResult<crate::fs::Xattrs> {
         let inode = self.inode(Self::ino32(ino)?)?;
         let mut raw = xattr::in_inode(&inode.xattr_area, inode.ino)?;
         if inode.file_acl != 0 {
@@ -629,11 +664,12 @@ impl Filesystem for Ext4 {
     fn statvfs(&self) -> FsResult<StatVfs> {
         let sb = &self.sb;
         let overhead = self.overhead()?;
-        let reserved = le32(&sb.raw, 8) | if sb.incompat & sbm::INCOMPAT_64BIT != 0 {
-            le32(&sb.raw, 0x150) << 32
-        } else {
-            0
-        };
+        let reserved = le32(&sb.raw, 8)
+            | if sb.incompat & sbm::INCOMPAT_64BIT != 0 {
+                le32(&sb.raw, 0x150) << 32
+            } else {
+                0
+            };
         let free: u64 = self.groups.iter().map(|g| u64::from(g.free_blocks)).sum();
         // Linux keeps 2% of the blocks (at most 4096) back for delayed allocation on
         // filesystems with extents.

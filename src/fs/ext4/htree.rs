@@ -22,7 +22,10 @@ pub struct DxRoot {
 }
 
 fn bad(ino: u32, detail: String) -> FsError {
-    FsError::corrupt("ext4 htree index", format!("directory inode {ino}: {detail}"))
+    FsError::corrupt(
+        "ext4 htree index",
+        format!("directory inode {ino}: {detail}"),
+    )
 }
 
 /// Parse block 0 of an indexed directory.
@@ -34,10 +37,13 @@ pub fn root(block: &[u8], ino: u32, sb_unsigned: bool, largedir: bool) -> FsResu
     let levels = block[info + 6];
     let max_levels = if largedir { 3 } else { 2 };
     if info_len != 8 || levels >= max_levels {
-        return Err(bad(ino, format!("dx root info length {info_len}, {levels} levels")));
+        return Err(bad(
+            ino,
+            format!("dx root info length {info_len}, {levels} levels"),
+        ));
     }
     let version = HashVersion::from_disk(version, sb_unsigned)
-        .ok_or_else(|| FsError::Errno(crate::fs::Errno::NotSupported))?;
+        .ok_or(FsError::Errno(crate::fs::Errno::NotSupported))?;
     Ok(DxRoot {
         version,
         levels,
@@ -57,7 +63,10 @@ pub fn entries(
     let count = le16(block, at + 2) as usize;
     let tail = if csum_seed.is_some() { 8 } else { 0 };
     if count == 0 || count > limit || at + limit * 8 + tail > block.len() {
-        return Err(bad(ino, format!("dx node with count {count}, limit {limit}")));
+        return Err(bad(
+            ino,
+            format!("dx node with count {count}, limit {limit}"),
+        ));
     }
     if let Some(seed) = csum_seed {
         let t = at + limit * 8;
@@ -70,7 +79,9 @@ pub fn entries(
         if stored != got {
             return Err(bad(
                 ino,
-                format!("dx node checksum 0x{stored:08x} does not match the contents (0x{got:08x})"),
+                format!(
+                    "dx node checksum 0x{stored:08x} does not match the contents (0x{got:08x})"
+                ),
             ));
         }
     }
@@ -90,5 +101,7 @@ pub fn hash(root: &DxRoot, name: &[u8], seed: [u32; 4]) -> u32 {
 
 /// The index of the entry covering `hash`: the last whose hash is not above it.
 pub fn pick(entries: &[(u32, u32)], hash: u32) -> usize {
-    entries.partition_point(|&(h, _)| h <= hash).saturating_sub(1)
+    entries
+        .partition_point(|&(h, _)| h <= hash)
+        .saturating_sub(1)
 }

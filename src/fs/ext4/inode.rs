@@ -105,8 +105,7 @@ impl Inode {
         } else {
             0
         };
-        if ctx.inode_size > 128 && (128 + extra_isize > ctx.inode_size || extra_isize % 4 != 0)
-        {
+        if ctx.inode_size > 128 && (128 + extra_isize > ctx.inode_size || extra_isize % 4 != 0) {
             return Err(bad(format!("i_extra_isize {extra_isize}")));
         }
         let has = |off: usize| 128 + extra_isize >= off + 4;

@@ -54,7 +54,11 @@ impl Log<'_> {
     }
 
     fn next(&self, pos: u64) -> u64 {
-        if pos + 1 >= self.maxlen { self.first } else { pos + 1 }
+        if pos + 1 >= self.maxlen {
+            self.first
+        } else {
+            pos + 1
+        }
     }
 
     fn tag_bytes(&self) -> usize {
@@ -62,7 +66,11 @@ impl Log<'_> {
         if self.incompat & INCOMPAT_CSUM_V3 != 0 {
             return if wide { 16 } else { 12 };
         }
-        let base = if self.incompat & INCOMPAT_CSUM_V2 != 0 { 14 } else { 12 };
+        let base = if self.incompat & INCOMPAT_CSUM_V2 != 0 {
+            14
+        } else {
+            12
+        };
         if wide { base } else { base - 4 }
     }
 
@@ -160,7 +168,11 @@ pub fn replay_in_memory(fs: &Ext4) -> FsResult<Device> {
     let end_seq = scan(&log, start, first_seq, |seq, kind, block| {
         if kind == REVOKE {
             let used = (be32(block, 12) as usize).min(bs);
-            let rec = if log.incompat & INCOMPAT_64BIT != 0 { 8 } else { 4 };
+            let rec = if log.incompat & INCOMPAT_64BIT != 0 {
+                8
+            } else {
+                4
+            };
             let mut off = 16;
             while off + rec <= used {
                 let b = if rec == 8 {
@@ -205,7 +217,9 @@ pub fn replay_in_memory(fs: &Ext4) -> FsResult<Device> {
                         data[..4].copy_from_slice(&(MAGIC as u32).to_be_bytes());
                     }
                     if target >= fs.sb.blocks_count {
-                        return Err(bad(format!("logged block {target} lies outside the filesystem")));
+                        return Err(bad(format!(
+                            "logged block {target} lies outside the filesystem"
+                        )));
                     }
                     overlay.write_at(&data, target * bs as u64)?;
                 }

@@ -42,7 +42,12 @@ fn bad(where_: &str, detail: String) -> FsError {
 
 /// Parse the entries starting at `entries_at` of `area`; values are at `value_base +
 /// value_offs` within `area`.
-fn parse(area: &[u8], entries_at: usize, value_base: usize, where_: &str) -> FsResult<Vec<RawXattr>> {
+fn parse(
+    area: &[u8],
+    entries_at: usize,
+    value_base: usize,
+    where_: &str,
+) -> FsResult<Vec<RawXattr>> {
     let mut out = Vec::new();
     let mut off = entries_at;
     loop {
@@ -63,7 +68,10 @@ fn parse(area: &[u8], entries_at: usize, value_base: usize, where_: &str) -> FsR
         let value_size = le32(area, off + 8) as usize;
         let name_end = off + 16 + name_len;
         if name_end > area.len() {
-            return Err(bad(where_, format!("name of entry at {off} runs past the end")));
+            return Err(bad(
+                where_,
+                format!("name of entry at {off} runs past the end"),
+            ));
         }
         let Some(pre) = prefix(index) else {
             return Err(bad(where_, format!("unknown name index {index}")));
@@ -76,7 +84,10 @@ fn parse(area: &[u8], entries_at: usize, value_base: usize, where_: &str) -> FsR
             let start = value_base + value_offs;
             let end = start.checked_add(value_size).filter(|&e| e <= area.len());
             let Some(end) = end else {
-                return Err(bad(where_, format!("value of {value_size} bytes at {value_offs} runs past the end")));
+                return Err(bad(
+                    where_,
+                    format!("value of {value_size} bytes at {value_offs} runs past the end"),
+                ));
             };
             (area[start..end].to_vec(), None)
         };
@@ -154,4 +165,3 @@ pub fn acl_to_xattr(disk: &[u8]) -> FsResult<Vec<u8>> {
     }
     Ok(out)
 }
-
