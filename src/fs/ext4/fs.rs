@@ -113,6 +113,17 @@ impl Ext4 {
     /// Open the filesystem on `dev`: validate the superblock and descriptors, and replay a
     /// journal that needs recovery into memory (the device is never written).
     pub fn open(dev: Device) -> FsResult<Ext4> {
+        let fs = Ext4::load(dev)?;
+        if fs.sb.incompat & sbm::INCOMPAT_RECOVER == 0 {
+            return Ok(fs);
+        }
+        // The overlay holds the replayed blocks; its superblock still says "needs
+        // recovery", which is harmless for reading and is never written back.
+        Ext4::load(journal::replay_in_memory(&fs)?)
+    }
+
+    /// Read the superblock and descriptors of `dev` and check its features.
+    fn load(dev: Device) -> FsResult<Ext4> {
         let sb = Superblock::read(dev.as_ref())?;
         let unknown = sb.incompat & !INCOMPAT_KNOWN;
         if unknown & 0x8 != 0 {
@@ -125,31 +136,6 @@ impl Ext4 {
                 format!("ext4 incompatible features 0x{unknown:x}"),
             )));
         }
-        let groups = group_desc::read_all(dev.as_ref(), &sb)?;
-        let hash_seed = std::array::from_fn(|i| le32(&sb.raw, 0xec + i * 4) as u32);
-        let unsigned_hash = le32(&sb.raw, 0x160) & FLAGS_UNSIGNED_HASH != 0;
-        let mut fs = Ext4 {
-            dev,
-            type_name: type_name(&sb),
-            sb,
-            groups,
-            hash_seed,
-            unsigned_hash,
-            inodes: Mutex::new(SmallCache::new(4096)),
-            runs: Mutex::new(SmallCache::new(1024)),
-            dirs: Mutex::new(SmallCache::new(256)),
-        };
-        if fs.sb.incompat & sbm::INCOMPAT_RECOVER != 0 {
-            let replayed = journal::replay_in_memory(&fs)?;
-            fs = Ext4::open_replayed(replayed)?;
-        }
-        Ok(fs)
-    }
-
-    /// Open a device whose journal was already replayed (the recover flag is still set in
-    /// the underlying superblock; it is cleared in the overlay).
-    fn open_replayed(dev: Device) -> FsResult<Ext4> {
-        let sb = Superblock::read(dev.as_ref())?;
         let groups = group_desc::read_all(dev.as_ref(), &sb)?;
         let hash_seed = std::array::from_fn(|i| le32(&sb.raw, 0xec + i * 4) as u32);
         let unsigned_hash = le32(&sb.raw, 0x160) & FLAGS_UNSIGNED_HASH != 0;
