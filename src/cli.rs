@@ -270,7 +270,16 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
         }
     }
 
+    let mut banner = String::new();
+    if options.inspector || !options.mount.is_empty() {
+        match mount_at_start(&mut session, options.inspector, &options.mount) {
+            Ok(b) => banner = b,
+            Err(code) => return code,
+        }
+    }
+
     let mut shell = Shell::new(session, interactive);
+    shell.banner_extra = banner;
     if !options.commands.is_empty() {
         return run_command_line(&mut shell, options.commands);
     }
@@ -299,6 +308,92 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
     status(shell.run_source(&mut ScriptSource::new(stdin)))
 }
 
+/// What guestfish prints (with its name) when -i finds no OS or several.
+fn no_os_message(multi: bool) -> String {
+    let (what, tools) = if multi {
+        (
+            "multi-boot operating systems are not supported",
+            "If using other virt tools, multi-boot operating systems won\u{2019}t work\n",
+        )
+    } else {
+        (
+            "no operating system was found on this disk",
+            "If using other virt tools, this disk image won\u{2019}t work\n",
+        )
+    };
+    format!(
+        "rfish: {what}\n\n\
+         If using guestfish \u{2018}-i\u{2019} option, remove this option and instead\n\
+         use the commands \u{2018}run\u{2019} followed by \u{2018}list-filesystems\u{2019}.\n\
+         You can then mount filesystems you want by hand using the\n\
+         \u{2018}mount\u{2019} or \u{2018}mount-ro\u{2019} command.\n\n\
+         If using guestmount \u{2018}-i\u{2019}, remove this option and choose the\n\
+         filesystem(s) you want to see by manually adding \u{2018}-m\u{2019} option(s).\n\
+         Use \u{2018}virt-filesystems\u{2019} to see what filesystems are available.\n\n\
+         {tools}\
+         with these tools.  Use the guestfish equivalent commands\n\
+         (see the virt tool manual page).\n"
+    )
+}
+
+/// -i and -m: launch, then inspect and mount the guest's filesystems (-i), or mount the
+/// given ones (-m). Returns the -i banner for interactive sessions, or the exit status.
+fn mount_at_start(session: &mut Session, inspect: bool, mounts: &[String]) -> Result<String, i32> {
+    use crate::commands::{Ctx, inspect as insp, mount, report};
+    session.launched = true;
+    if let Err(e) = session.open_drives("launch") {
+        report(session, &e);
+        return Err(1);
+    }
+    let mut stdout = io::stdout();
+    let mut ctx = Ctx {
+        session,
+        out: &mut stdout,
+    };
+    let mut banner = String::new();
+    if inspect {
+        let roots = match insp::inspect_os(ctx.session) {
+            Ok(r) => r,
+            Err(e) => {
+                report(ctx.session, &e);
+                return Err(1);
+            }
+        };
+        if roots.len() != 1 {
+            eprint!("{}", no_os_message(roots.len() > 1));
+            return Err(1);
+        }
+        match insp::mount_root(&mut ctx, &roots[0]) {
+            Ok(true) => {}
+            Ok(false) => return Err(1),
+            Err(e) => {
+                report(ctx.session, &e);
+                return Err(1);
+            }
+        }
+        banner = insp::banner(ctx.session, &roots[0]);
+    }
+    for spec in mounts {
+        // DEV[:MOUNTPOINT[:OPTIONS[:FSTYPE]]]
+        let mut parts = spec.splitn(4, ':');
+        let dev = parts.next().unwrap_or("");
+        let mp = parts.next().filter(|m| !m.is_empty()).unwrap_or("/");
+        let opts = parts.next().unwrap_or("");
+        let ro = ctx.session.read_only;
+        let func = if ro { "mount_ro" } else { "mount" };
+        let opts = match (ro, opts.is_empty()) {
+            (true, true) => "ro".to_string(),
+            (true, false) => format!("ro,{opts}"),
+            (false, _) => opts.to_string(),
+        };
+        if let Err(e) = mount::mount_device(&mut ctx, func, dev, mp, &opts, ro) {
+            report(ctx.session, &e);
+            return Err(1);
+        }
+    }
+    Ok(banner)
+}
+
 fn status(result: Result<(), shell::Exit>) -> i32 {
     match result {
         Ok(()) => 0,
@@ -308,11 +403,7 @@ fn status(result: Result<(), shell::Exit>) -> i32 {
 
 /// Options whose layers do not exist yet.
 fn unsupported(o: &Options) -> Option<&'static str> {
-    if o.inspector {
-        Some("-i (inspection)")
-    } else if !o.mount.is_empty() {
-        Some("-m (mounting filesystems)")
-    } else if !o.domain.is_empty() || o.connect.is_some() {
+    if !o.domain.is_empty() || o.connect.is_some() {
         Some("-d/-c (libvirt guests)")
     } else if o.listen || o.remote.is_some() || o.csh {
         Some("--listen/--remote (remote control)")

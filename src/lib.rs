@@ -15,6 +15,7 @@ pub mod colour;
 pub mod commands;
 pub mod fs;
 pub mod hostenv;
+pub mod inspect;
 pub mod lvm;
 pub mod parse;
 pub mod part;

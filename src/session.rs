@@ -87,6 +87,8 @@ pub struct Session {
     pub pipe_error: bool,
     /// The mounted filesystems.
     pub vfs: crate::fs::vfs::Vfs,
+    /// What the last `inspect-os` found, one entry per root.
+    pub inspected: Vec<crate::inspect::OsInfo>,
 }
 
 impl Session {
@@ -188,6 +190,23 @@ impl Session {
         }
         whole.extend(parts_out);
         Ok(whole)
+    }
+
+    /// Every device that may hold a filesystem, in guestfish's order: drives without a
+    /// partition table, partitions, then logical volumes.
+    pub fn filesystem_devices(&mut self, func: &str) -> Result<Vec<(String, Device)>, CmdError> {
+        let mut out = self.fs_candidates(func)?;
+        for vg in self.volume_groups(func)? {
+            for lv in &vg.lvs {
+                if let Ok(dev) = vg.open_lv(lv) {
+                    out.push((
+                        format!("/dev/{}/{}", vg.name, lv.name),
+                        crate::lvm::shared(dev),
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The LVM volume groups on the drives.

@@ -11,7 +11,8 @@ name=$1 dir=$2 image=$3
 here=$(cd "$(dirname "$0")" && pwd)/guestfish
 script=$(mktemp)
 {
-  echo "add $image readonly:true format:raw"
+  format=raw; [ "${image%.qcow2}" != "$image" ] && format=qcow2
+  echo "add $image readonly:true format:$format"
   echo "run"
   while IFS= read -r line; do
     [ -z "$line" ] && continue

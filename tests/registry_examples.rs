@@ -88,7 +88,13 @@ fn every_registry_example_runs() {
                 .args(["-a", "disk.img", "-a", "disk.qcow2"]);
             // Commands on guest files run with partition 1 mounted on /.
             let guest_path = spec.args.iter().any(|a| a.kind == ArgKind::Path);
-            let prefix = if guest_path || spec.name == "umount" {
+            // inspect-get-* and friends ask about what inspect-os found; listing
+            // applications reads the mounted guest.
+            let prefix = if spec.name == "inspect-list-applications2" {
+                "inspect-os\nmount-ro /dev/sda1 /\n"
+            } else if spec.name.starts_with("inspect-") && spec.name != "inspect-os" {
+                "inspect-os\n"
+            } else if guest_path || spec.name == "umount" {
                 "mount-ro /dev/sda1 /\n"
             } else {
                 ""

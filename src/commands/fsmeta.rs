@@ -347,12 +347,13 @@ fn xattr_list(
     path: &str,
     follow: bool,
 ) -> Result<crate::fs::Xattrs, CmdError> {
-    let node = resolve(s, func, "", path, follow)?;
+    let what = if follow { "listxattr" } else { "llistxattr" };
+    let node = resolve(s, func, what, path, follow)?;
     let mut x = s
         .vfs
         .fs(&node)
         .xattrs(node.ino)
-        .map_err(|e| path_error(func, "", path, &e))?;
+        .map_err(|e| path_error(func, what, path, &e))?;
     x.sort();
     Ok(x)
 }

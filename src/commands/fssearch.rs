@@ -193,7 +193,7 @@ pub(crate) fn describe(data: &[u8], st: &Stat) -> String {
     let body = if data.is_empty() {
         "empty".to_string()
     } else if data.starts_with(b"\x7fELF") {
-        elf(data)
+        super::elf::describe(data)
     } else if data.starts_with(b"\x1f\x8b") {
         "gzip compressed data".into()
     } else if data.starts_with(b"\xfd7zXZ\0") {
@@ -202,17 +202,18 @@ pub(crate) fn describe(data: &[u8], st: &Stat) -> String {
         "Zstandard compressed data".into()
     } else if data.starts_with(b"BZh") {
         "bzip2 compressed data".into()
-    } else if let Some(text) = text_kind(data) {
+    } else if let Some((text, notes)) = text_kind(data) {
+        let exec = if st.mode & 0o111 != 0 {
+            " executable"
+        } else {
+            ""
+        };
+        let notes: String = notes.iter().map(|n| format!(", {n}")).collect();
         match script(data) {
-            Some(interp) => {
-                let exec = if st.mode & 0o111 != 0 {
-                    " executable"
-                } else {
-                    ""
-                };
-                format!("{interp} script, {text}{exec}")
-            }
-            None => text,
+            // libmagic has its own entry for Perl, "executable" included.
+            Some("Perl") => "Perl script text executable".into(),
+            Some(interp) => format!("{interp} script, {text}{exec}{notes}"),
+            None => format!("{text}{notes}"),
         }
     } else {
         "data".into()
@@ -242,14 +243,20 @@ fn script(data: &[u8]) -> Option<&'static str> {
     })
 }
 
-/// "ASCII text", "Unicode text, UTF-8 text", with libmagic's line-terminator notes.
-fn text_kind(data: &[u8]) -> Option<String> {
+/// "ASCII text" or "Unicode text, UTF-8 text", and libmagic's notes on line length and
+/// terminators.
+fn text_kind(data: &[u8]) -> Option<(&'static str, Vec<String>)> {
+    // libmagic judges text on the first 64 KiB.
+    let data = &data[..data.len().min(65536)];
     let ascii = data
         .iter()
         .all(|&c| c == b'\n' || c == b'\t' || c == b'\r' || c == 0x0c || (0x20..0x7f).contains(&c));
     let kind = if ascii {
         "ASCII text"
-    } else if std::str::from_utf8(data).is_ok() && !data.contains(&0) {
+    } else if !data.contains(&0)
+        // Valid UTF-8, allowing a sequence cut at the 64 KiB boundary.
+        && std::str::from_utf8(data).map_or_else(|e| e.error_len().is_none(), |_| true)
+    {
         "Unicode text, UTF-8 text"
     } else {
         return None;
@@ -268,45 +275,7 @@ fn text_kind(data: &[u8]) -> Option<String> {
     } else if !data.contains(&b'\n') {
         notes.push("with no line terminators".into());
     }
-    Some(if notes.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}, {}", notes.join(", "))
-    })
-}
-
-fn elf(data: &[u8]) -> String {
-    if data.len() < 20 {
-        return "ELF".into();
-    }
-    let bits = if data[4] == 2 { "64-bit" } else { "32-bit" };
-    let endian = if data[5] == 2 { "MSB" } else { "LSB" };
-    let le = data[5] != 2;
-    let u16_at = |o: usize| {
-        if le {
-            u16::from_le_bytes([data[o], data[o + 1]])
-        } else {
-            u16::from_be_bytes([data[o], data[o + 1]])
-        }
-    };
-    let kind = match u16_at(16) {
-        1 => "relocatable",
-        2 => "executable",
-        3 => "shared object",
-        4 => "core file",
-        _ => "unknown type",
-    };
-    let machine = match u16_at(18) {
-        3 => "Intel 80386",
-        0x3e => "x86-64",
-        0xb7 => "ARM aarch64",
-        0x28 => "ARM",
-        0x15 => "64-bit PowerPC or cisco 7500",
-        0x16 => "IBM S/390",
-        0xf3 => "UCB RISC-V",
-        _ => "unknown arch",
-    };
-    format!("ELF {bits} {endian} {kind}, {machine}")
+    Some((kind, notes))
 }
 
 /// `file`.
@@ -329,7 +298,8 @@ pub static FILE: CommandSpec = cmd(
             .map_err(|e| path_error("file", "lstat", &path, &e))?;
         let text = match st.file_type() {
             FileType::Regular => {
-                let mut head = vec![0u8; (st.size.min(1 << 20)) as usize];
+                // ELF section headers sit at the end: read whole files up to 64 MiB.
+                let mut head = vec![0u8; (st.size.min(64 << 20)) as usize];
                 let n = s
                     .vfs
                     .fs(&node)

@@ -11,12 +11,14 @@
 mod args;
 pub mod blockdev;
 pub mod disk;
+pub mod elf;
 pub mod fish;
 pub mod fslist;
 pub mod fsmeta;
 pub mod fsread;
 pub mod fssearch;
 pub mod help;
+pub mod inspect;
 pub mod lvm;
 pub mod mount;
 pub mod output;

@@ -12,7 +12,7 @@ static MOUNT_ARGS: &[ArgSpec] = &[
 ];
 
 /// Mount `device` on `mountpoint` with `options`.
-fn do_mount(
+pub(crate) fn mount_device(
     ctx: &mut Ctx<'_>,
     func: &str,
     device: &str,
@@ -59,7 +59,7 @@ pub static MOUNT: CommandSpec = cmd(
      other mountpoint must be a directory that exists. ext2, ext3 and ext4 are read and \
      written natively. A read-only drive (--ro) gives a read-only mount.",
     &["mount /dev/sda1 /"],
-    |ctx, args| do_mount(ctx, "mount", &args.text(0), &args.text(1), "", false),
+    |ctx, args| mount_device(ctx, "mount", &args.text(0), &args.text(1), "", false),
 );
 
 /// `mount-ro`.
@@ -70,7 +70,7 @@ pub static MOUNT_RO: CommandSpec = cmd(
     "mount a guest disk, read-only",
     "The same as mount, but the filesystem is mounted read-only.",
     &["mount-ro /dev/sda1 /"],
-    |ctx, args| do_mount(ctx, "mount_ro", &args.text(0), &args.text(1), "ro", true),
+    |ctx, args| mount_device(ctx, "mount_ro", &args.text(0), &args.text(1), "ro", true),
 );
 
 /// `mount-options`.
@@ -88,7 +88,7 @@ pub static MOUNT_OPTIONS: CommandSpec = cmd(
     &["mount-options ro /dev/sda1 /"],
     |ctx, args| {
         let opts = args.text(0);
-        do_mount(
+        mount_device(
             ctx,
             "mount_options",
             &args.text(1),
@@ -123,7 +123,7 @@ pub static MOUNT_VFS: CommandSpec = cmd(
             ));
         }
         let opts = args.text(0);
-        do_mount(ctx, "mount_vfs", &device, &args.text(3), &opts, false)
+        mount_device(ctx, "mount_vfs", &device, &args.text(3), &opts, false)
     },
 );
 

@@ -79,19 +79,7 @@ pub static BLKID: CommandSpec = cmd(
 );
 
 fn candidates(ctx: &mut Ctx<'_>, func: &str) -> Result<Vec<(String, Device)>, CmdError> {
-    let mut out = ctx.session.fs_candidates(func)?;
-    // Logical volumes come after partitions, as in guestfish.
-    for vg in ctx.session.volume_groups(func)? {
-        for lv in &vg.lvs {
-            if let Ok(dev) = vg.open_lv(lv) {
-                out.push((
-                    format!("/dev/{}/{}", vg.name, lv.name),
-                    crate::lvm::shared(dev),
-                ));
-            }
-        }
-    }
-    Ok(out)
+    ctx.session.filesystem_devices(func)
 }
 
 /// `list-filesystems`.

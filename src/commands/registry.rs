@@ -1,8 +1,8 @@
 //! The table of every command rfish knows, and name lookup.
 
 use super::{
-    CommandSpec, blockdev, disk, fish, fslist, fsmeta, fsread, fssearch, help, lvm, mount, part,
-    partwrite, probe,
+    CommandSpec, blockdev, disk, fish, fslist, fsmeta, fsread, fssearch, help, inspect, lvm, mount,
+    part, partwrite, probe,
 };
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
@@ -137,6 +137,26 @@ static COMMANDS: &[&CommandSpec] = &[
     &fssearch::HEXDUMP,
     &fssearch::STRINGS,
     &fssearch::STRINGS_E,
+    &inspect::INSPECT_OS,
+    &inspect::INSPECT_GET_ROOTS,
+    &inspect::INSPECT_GET_TYPE,
+    &inspect::INSPECT_GET_DISTRO,
+    &inspect::INSPECT_GET_PRODUCT_NAME,
+    &inspect::INSPECT_GET_PRODUCT_VARIANT,
+    &inspect::INSPECT_GET_MAJOR_VERSION,
+    &inspect::INSPECT_GET_MINOR_VERSION,
+    &inspect::INSPECT_GET_ARCH,
+    &inspect::INSPECT_GET_HOSTNAME,
+    &inspect::INSPECT_GET_PACKAGE_FORMAT,
+    &inspect::INSPECT_GET_PACKAGE_MANAGEMENT,
+    &inspect::INSPECT_GET_FORMAT,
+    &inspect::INSPECT_GET_OSINFO,
+    &inspect::INSPECT_GET_MOUNTPOINTS,
+    &inspect::INSPECT_GET_FILESYSTEMS,
+    &inspect::INSPECT_IS_LIVE,
+    &inspect::INSPECT_IS_NETINST,
+    &inspect::INSPECT_IS_MULTIPART,
+    &inspect::INSPECT_LIST_APPLICATIONS2,
     &probe::BLKID,
     &probe::FINDFS_LABEL,
     &probe::FINDFS_UUID,

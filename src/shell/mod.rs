@@ -78,6 +78,9 @@ pub struct Shell {
     pub input_name: Option<String>,
     /// Lines read so far.
     pub lineno: usize,
+    /// Printed after the welcome banner in interactive mode (-i's operating system and
+    /// mountpoints).
+    pub banner_extra: String,
 }
 
 /// rfish must exit now with this status (an error in a script).
@@ -92,6 +95,7 @@ impl Shell {
             interactive,
             input_name: None,
             lineno: 0,
+            banner_extra: String::new(),
         }
     }
 

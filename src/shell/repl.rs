@@ -221,7 +221,7 @@ pub fn run(shell: &mut Shell, colour: bool) -> anyhow::Result<()> {
     let prompt = crate::hostenv::get("RFISH_PS1")
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| PROMPT.to_string());
-    print!("{BANNER}");
+    print!("{BANNER}{}", shell.banner_extra);
     let mut source = ReplSource { editor, prompt };
     // Interactive errors never end the session.
     let _ = shell.run_source(&mut source);

@@ -154,7 +154,12 @@ pub fn record_script(name: &str, image: &str) -> String {
             .join(format!("{name}.cmds")),
     )
     .expect("read .cmds");
-    let mut s = format!("add {image} readonly:true format:raw\nrun\n");
+    let format = if image.ends_with(".qcow2") {
+        "qcow2"
+    } else {
+        "raw"
+    };
+    let mut s = format!("add {image} readonly:true format:{format}\nrun\n");
     for line in cmds.lines().filter(|l| !l.is_empty()) {
         let marker = format!("### {}", line.replace('"', "\\\""));
         s.push_str(&format!(
