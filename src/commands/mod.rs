@@ -13,6 +13,7 @@ pub mod blockdev;
 pub mod disk;
 pub mod elf;
 pub mod fish;
+pub mod fsarchive;
 pub mod fslist;
 pub mod fsmeta;
 pub mod fsread;
@@ -27,6 +28,7 @@ pub mod partwrite;
 pub mod probe;
 mod registry;
 pub mod spec;
+pub mod tarball;
 
 use std::io::Write;
 

@@ -1,8 +1,8 @@
 //! The table of every command rfish knows, and name lookup.
 
 use super::{
-    CommandSpec, blockdev, disk, fish, fslist, fsmeta, fsread, fssearch, help, inspect, lvm, mount,
-    part, partwrite, probe,
+    CommandSpec, blockdev, disk, fish, fsarchive, fslist, fsmeta, fsread, fssearch, help, inspect,
+    lvm, mount, part, partwrite, probe,
 };
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
@@ -122,6 +122,8 @@ static COMMANDS: &[&CommandSpec] = &[
     &fsmeta::LGETXATTR,
     &fsmeta::STATVFS,
     &fsmeta::CASE_SENSITIVE_PATH,
+    &fsarchive::TAR_OUT,
+    &fsarchive::COPY_OUT,
     &fssearch::CHECKSUM,
     &fssearch::CHECKSUMS_OUT,
     &fssearch::FILE,
