@@ -1,6 +1,8 @@
 //! The interactive shell through a real pseudo-terminal: banner and prompt, Tab completion,
 //! history recall (and its file), Ctrl-C abandoning a line, errors that do not exit, Ctrl-D.
 
+mod common;
+
 use std::process::Command;
 
 use rexpect::session::{PtySession, spawn_command};
@@ -103,6 +105,32 @@ fn ctrl_c_interrupts_a_host_command_but_not_the_shell() {
     p.send_line("echo after-interrupt").expect("type");
     p.exp_string("after-interrupt\r\n")
         .expect("shell still runs");
+    p.send_line("quit").expect("quit");
+    p.exp_eof().expect("exit");
+}
+
+#[test]
+fn tab_completes_guest_paths_from_the_mounted_filesystem() {
+    let fx = common::fixtures("ext4-fixtures.sh");
+    let home = tempfile::tempdir().expect("home");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfish"));
+    cmd.env("HOME", home.path())
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env_remove("RFISH_PS1")
+        .current_dir(&fx)
+        .args(["--ro", "-a", "ext4.img", "-m", "/dev/sda"]);
+    let mut p = spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn rfish on a pty");
+    p.exp_string("><fs> ").expect("prompt");
+    // A directory completes with its slash, a file with a space, then the line runs.
+    p.send("cat /et").expect("type");
+    p.send("\t").expect("tab");
+    p.send("os-r").expect("type");
+    p.send("\t").expect("tab");
+    p.send_line("").expect("enter");
+    p.exp_string("PRETTY_NAME=\"Test Linux 1.0\"")
+        .expect("the completed path was read");
+    p.exp_string("><fs> ").expect("prompt again");
     p.send_line("quit").expect("quit");
     p.exp_eof().expect("exit");
 }

@@ -12,6 +12,7 @@ use super::{Errno, FileType, Filesystem, FsError, FsResult, Ino, Stat};
 pub const MAX_SYMLINKS: u32 = 40;
 
 /// One mounted filesystem.
+#[derive(Clone)]
 pub struct Mount {
     /// The device (or mountable) it came from, as the user named it.
     pub device: String,
@@ -58,8 +59,8 @@ pub enum MountError {
     Busy,
 }
 
-/// The mount table.
-#[derive(Debug, Default)]
+/// The mount table (cheap to clone: filesystems are shared).
+#[derive(Debug, Default, Clone)]
 pub struct Vfs {
     mounts: Vec<Mount>,
 }

@@ -19,6 +19,10 @@ pub trait LineSource {
     /// The next line without its newline, or `None` at the end of input. `continuation` is
     /// set when a here-document body is being read.
     fn next_line(&mut self, continuation: bool) -> Option<Vec<u8>>;
+
+    /// Called before the first line and after each line has run, so an interactive source
+    /// can follow the session (the REPL completes guest paths from the mount table).
+    fn session_changed(&mut self, _session: &Session) {}
 }
 
 /// Lines of a script: standard input or a `-f` file.
@@ -101,12 +105,14 @@ impl Shell {
 
     /// Run every line of `source` until its end, `quit`, or (in scripts) the first error.
     pub fn run_source(&mut self, source: &mut dyn LineSource) -> Result<(), Exit> {
+        source.session_changed(&self.session);
         while !self.session.quit {
             let Some(line) = source.next_line(false) else {
                 break;
             };
             self.lineno += 1;
             self.run_line(&line, source, !self.interactive)?;
+            source.session_changed(&self.session);
         }
         Ok(())
     }

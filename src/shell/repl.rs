@@ -3,8 +3,8 @@
 //!
 //! Completion is layered: the first word completes to command names and aliases; later words
 //! complete to the command's optional argument names (`name:`) and to whatever the
-//! [`ArgCompleter`]s registered for the argument's kind offer (guest paths and device names
-//! plug in here once the filesystem and device layers exist).
+//! [`ArgCompleter`]s registered for the argument's kind offer ([`GuestPaths`] completes guest
+//! paths from the mount table).
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -120,7 +120,7 @@ impl Completer for RfishHelper {
         let pairs = names
             .into_iter()
             .map(|n| {
-                let replacement = if n.ends_with(':') {
+                let replacement = if n.ends_with(':') || n.ends_with('/') {
                     n.clone()
                 } else {
                     format!("{n} ")
@@ -163,13 +163,58 @@ fn history_path() -> Option<PathBuf> {
     crate::hostenv::get("HOME").map(|home| PathBuf::from(home).join(".rfish"))
 }
 
+/// Completes guest paths from a copy of the session's mount table (refreshed after each
+/// line): the entries of the directory typed so far, directories with a trailing `/`.
+pub struct GuestPaths {
+    vfs: std::sync::Arc<std::sync::Mutex<crate::fs::vfs::Vfs>>,
+}
+
+impl ArgCompleter for GuestPaths {
+    fn complete(&self, kind: ArgKind, prefix: &str) -> Vec<String> {
+        if kind != ArgKind::Path || !prefix.starts_with('/') {
+            return Vec::new();
+        }
+        let Ok(vfs) = self.vfs.lock() else {
+            return Vec::new();
+        };
+        let cut = prefix.rfind('/').map_or(0, |i| i + 1);
+        let (dir, stem) = prefix.split_at(cut);
+        let Ok(node) = vfs.resolve(dir, true) else {
+            return Vec::new();
+        };
+        let Ok(entries) = vfs.fs(&node).read_dir(node.ino) else {
+            return Vec::new();
+        };
+        entries
+            .into_iter()
+            .filter(|e| e.name.starts_with(stem.as_bytes()))
+            .map(|e| {
+                let name = String::from_utf8_lossy(&e.name);
+                let full = format!("{dir}{name}");
+                let is_dir = vfs
+                    .resolve(&full, true)
+                    .and_then(|n| vfs.stat(&n))
+                    .is_ok_and(|st| st.file_type() == crate::fs::FileType::Directory);
+                if is_dir { format!("{full}/") } else { full }
+            })
+            .collect()
+    }
+}
+
 /// Lines typed at the prompt.
 struct ReplSource {
     editor: Editor<RfishHelper, DefaultHistory>,
     prompt: String,
+    vfs: std::sync::Arc<std::sync::Mutex<crate::fs::vfs::Vfs>>,
 }
 
 impl LineSource for ReplSource {
+    fn session_changed(&mut self, session: &crate::session::Session) {
+        if let Ok(mut v) = self.vfs.lock() {
+            *v = session.vfs.clone();
+        }
+    }
+
     fn next_line(&mut self, continuation: bool) -> Option<Vec<u8>> {
         let prompt = if continuation {
             ""
@@ -210,8 +255,9 @@ pub fn run(shell: &mut Shell, colour: bool) -> anyhow::Result<()> {
         .max_history_size(1000)?
         .build();
     let mut editor: Editor<RfishHelper, DefaultHistory> = Editor::with_config(config)?;
+    let vfs = std::sync::Arc::new(std::sync::Mutex::new(shell.session.vfs.clone()));
     editor.set_helper(Some(RfishHelper {
-        arg_completers: Vec::new(),
+        arg_completers: vec![Box::new(GuestPaths { vfs: vfs.clone() })],
         colour,
     }));
     let history = history_path();
@@ -222,7 +268,11 @@ pub fn run(shell: &mut Shell, colour: bool) -> anyhow::Result<()> {
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| PROMPT.to_string());
     print!("{BANNER}{}", shell.banner_extra);
-    let mut source = ReplSource { editor, prompt };
+    let mut source = ReplSource {
+        editor,
+        prompt,
+        vfs,
+    };
     // Interactive errors never end the session.
     let _ = shell.run_source(&mut source);
     if let Some(path) = &history {
