@@ -248,10 +248,19 @@ fn quit_stops_reading() {
 
 #[test]
 fn options_for_later_layers_fail_clearly() {
-    let r = rfish_args(&["-i", "echo", "x"]);
+    let r = rfish_args(&["-d", "guest", "echo", "x"]);
     assert_eq!(
         r.stderr,
-        "rfish: -i (inspection) is not yet supported by this version of rfish\n"
+        "rfish: -d/-c (libvirt guests) is not yet supported by this version of rfish\n"
+    );
+    assert_eq!(r.status, 1);
+    // -i with nothing to inspect finds no operating system.
+    let r = rfish_args(&["-i", "echo", "x"]);
+    assert!(
+        r.stderr
+            .starts_with("rfish: no operating system was found on this disk\n"),
+        "{}",
+        r.stderr
     );
     assert_eq!(r.status, 1);
     let r = rfish_args(&["--ro", "--rw", "echo"]);

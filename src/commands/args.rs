@@ -27,6 +27,8 @@ pub struct Args {
     pub positional: Vec<ArgValue>,
     /// Optional arguments that were given, by name.
     pub optional: Vec<(&'static str, ArgValue)>,
+    /// The name the command was called by (an alias, for free-arity commands).
+    pub invoked_as: Option<String>,
 }
 
 impl Args {
@@ -37,6 +39,7 @@ impl Args {
             return Ok(Args {
                 positional: words.iter().cloned().map(ArgValue::Bytes).collect(),
                 optional: Vec::new(),
+                invoked_as: Some(cmd.to_ascii_lowercase().replace('_', "-")),
             });
         }
         let required = spec.args.len();

@@ -140,6 +140,7 @@ fn add_drive(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
 
 fn add_drive_ro(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     let ro = Args {
+        invoked_as: None,
         positional: args.positional.clone(),
         optional: vec![("readonly", super::ArgValue::Bool(true))],
     };
@@ -209,6 +210,7 @@ fn alloc_or_sparse(
     let prealloc = if cmd == "alloc" { "full" } else { "sparse" };
     create_raw(&path, size, prealloc)?;
     let add = Args {
+        invoked_as: None,
         positional: vec![super::ArgValue::Bytes(path.into_bytes())],
         optional: vec![("format", super::ArgValue::Bytes(b"raw".to_vec()))],
     };

@@ -349,3 +349,49 @@ mod tests {
         assert_eq!(lines(b"a\n\n"), l(&["a", ""]));
     }
 }
+
+/// `more` / `less`.
+pub static MORE: CommandSpec = super::fish::free(
+    "more",
+    &["less"],
+    "filename",
+    "view a file",
+    "Show a guest file in $PAGER (more when unset); the alternate name less always uses \
+     less. The file is copied to a private temporary file first.",
+    &["more /etc/hostname"],
+    more,
+);
+
+fn more(ctx: &mut Ctx<'_>, args: &super::Args) -> Result<Value, CmdError> {
+    let name = args.invoked_as.clone().unwrap_or_else(|| "more".into());
+    if args.positional.len() != 1 {
+        return Err(CmdError::Fish(format!(
+            "use '{name} filename' to page a file\n"
+        )));
+    }
+    let path = args.text(0);
+    let data = read_all(ctx.session, "download", &path)?;
+    let mut tmp = tempfile::NamedTempFile::new()
+        .map_err(|e| CmdError::api("more", crate::os_error_text(&e)))?;
+    tmp.write_all(&data)
+        .map_err(|e| CmdError::api("more", crate::os_error_text(&e)))?;
+    let pager = if name == "less" {
+        "less".to_string()
+    } else {
+        crate::hostenv::get("PAGER")
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "more".into())
+    };
+    ctx.out.flush().ok();
+    let status = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("{pager} \"$1\""))
+        .arg("sh")
+        .arg(tmp.path())
+        .status()
+        .map_err(|e| CmdError::api("more", crate::os_error_text(&e)))?;
+    if !status.success() {
+        return Err(CmdError::Silent);
+    }
+    Ok(Value::Unit)
+}

@@ -93,6 +93,7 @@ static COMMANDS: &[&CommandSpec] = &[
     &fsread::TAIL,
     &fsread::TAIL_N,
     &fsread::DOWNLOAD_OFFSET,
+    &fsread::MORE,
     &fslist::LS,
     &fslist::LS0,
     &fslist::LL,
