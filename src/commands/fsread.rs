@@ -328,28 +328,6 @@ pub static DOWNLOAD_OFFSET: CommandSpec = cmd(
     },
 );
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn l(v: &[&str]) -> Vec<Vec<u8>> {
-        v.iter().map(|s| s.as_bytes().to_vec()).collect()
-    }
-
-    #[test]
-    fn head_and_tail_count_like_guestfish() {
-        let all = l(&["1", "2", "3", "4", "5"]);
-        assert_eq!(head_lines(all.clone(), 2), l(&["1", "2"]));
-        assert_eq!(head_lines(all.clone(), -3), l(&["1", "2"]));
-        assert_eq!(head_lines(all.clone(), 0), l(&[]));
-        assert_eq!(tail_lines(all.clone(), 2), l(&["4", "5"]));
-        assert_eq!(tail_lines(all.clone(), -3), l(&["3", "4", "5"]));
-        assert_eq!(tail_lines(all, 9), l(&["1", "2", "3", "4", "5"]));
-        assert_eq!(lines(b"a\nb"), l(&["a", "b"]));
-        assert_eq!(lines(b"a\n\n"), l(&["a", ""]));
-    }
-}
-
 /// `more` / `less`.
 pub static MORE: CommandSpec = super::fish::free(
     "more",
@@ -394,4 +372,26 @@ fn more(ctx: &mut Ctx<'_>, args: &super::Args) -> Result<Value, CmdError> {
         return Err(CmdError::Silent);
     }
     Ok(Value::Unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(v: &[&str]) -> Vec<Vec<u8>> {
+        v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn head_and_tail_count_like_guestfish() {
+        let all = l(&["1", "2", "3", "4", "5"]);
+        assert_eq!(head_lines(all.clone(), 2), l(&["1", "2"]));
+        assert_eq!(head_lines(all.clone(), -3), l(&["1", "2"]));
+        assert_eq!(head_lines(all.clone(), 0), l(&[]));
+        assert_eq!(tail_lines(all.clone(), 2), l(&["4", "5"]));
+        assert_eq!(tail_lines(all.clone(), -3), l(&["3", "4", "5"]));
+        assert_eq!(tail_lines(all, 9), l(&["1", "2", "3", "4", "5"]));
+        assert_eq!(lines(b"a\nb"), l(&["a", "b"]));
+        assert_eq!(lines(b"a\n\n"), l(&["a", ""]));
+    }
 }
