@@ -12,6 +12,11 @@ use crate::session::Session;
 
 /// Chunk size for streaming reads.
 const CHUNK: usize = 1 << 20;
+/// Files larger than this are copied with reads and writes overlapped.
+const PIPELINE_FROM: u64 = 16 << 20;
+/// Chunk size and depth of that pipeline.
+const PIPELINE_CHUNK: usize = 4 << 20;
+const PIPELINE_DEPTH: usize = 4;
 
 /// guestfish's NEED_ROOT check: `FUNC: FUNC_stub: you must call 'mount' first...`.
 pub(crate) fn need_root(s: &Session, func: &str) -> Result<(), CmdError> {
@@ -94,22 +99,65 @@ pub(crate) fn copy_file(
     out: &mut dyn Write,
 ) -> Result<(), CmdError> {
     let fs = s.vfs.fs(node);
-    let mut buf = vec![0u8; CHUNK.min(len as usize).max(1)];
-    let mut pos = offset;
     let end = offset.saturating_add(len);
-    while pos < end {
-        let want = ((end - pos) as usize).min(buf.len());
-        let n = fs
-            .read(node.ino, pos, &mut buf[..want])
-            .map_err(|e| path_error(func, "", path, &e))?;
-        if n == 0 {
-            break;
+    let read_err = |e: FsError| path_error(func, "", path, &e);
+    let write_err =
+        |e: std::io::Error| CmdError::api(func, format!("write: {}", crate::os_error_text(&e)));
+    if len <= PIPELINE_FROM {
+        let mut buf = vec![0u8; CHUNK.min(len as usize).max(1)];
+        let mut pos = offset;
+        while pos < end {
+            let want = ((end - pos) as usize).min(buf.len());
+            let n = fs.read(node.ino, pos, &mut buf[..want]).map_err(read_err)?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n]).map_err(write_err)?;
+            pos += n as u64;
         }
-        out.write_all(&buf[..n])
-            .map_err(|e| CmdError::api(func, format!("write: {}", crate::os_error_text(&e))))?;
-        pos += n as u64;
+        return Ok(());
     }
-    Ok(())
+    // Large files: one thread reads the next chunks while this one writes, as qemu-img
+    // overlaps its reads and writes. Buffers go round between the two.
+    let (full_tx, full_rx) =
+        std::sync::mpsc::sync_channel::<Result<(Vec<u8>, usize, usize), FsError>>(PIPELINE_DEPTH);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    for _ in 0..PIPELINE_DEPTH + 1 {
+        let _ = empty_tx.send(vec![0u8; PIPELINE_CHUNK + 4096]);
+    }
+    // Page-aligned windows of the buffers: the kernel copies to and from aligned user
+    // memory faster.
+    let aligned = |buf: &[u8]| (4096 - buf.as_ptr() as usize % 4096) % 4096;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut pos = offset;
+            while pos < end {
+                let Ok(mut buf) = empty_rx.recv() else { return };
+                let at = aligned(&buf);
+                let want = ((end - pos) as usize).min(PIPELINE_CHUNK);
+                match fs.read(node.ino, pos, &mut buf[at..at + want]) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        pos += n as u64;
+                        if full_tx.send(Ok((buf, at, n))).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = full_tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        // Dropping the receivers on an early return stops the reader.
+        for chunk in full_rx {
+            let (buf, at, n) = chunk.map_err(read_err)?;
+            out.write_all(&buf[at..at + n]).map_err(write_err)?;
+            let _ = empty_tx.send(buf);
+        }
+        Ok(())
+    })
 }
 
 /// The whole content of a file (following symlinks).
