@@ -158,10 +158,16 @@ fn large_downloads_are_byte_exact() {
     let mut cmd = rfish();
     cmd.current_dir(tmp.path())
         .args(["--ro", "-a", "big.img", "-m", "/dev/sda"]);
-    let r = run_with_stdin(cmd, "download /big out.bin\ndownload-offset /big part.bin 12345 33554432\n");
+    let r = run_with_stdin(
+        cmd,
+        "download /big out.bin\ndownload-offset /big part.bin 12345 33554432\n",
+    );
     assert_eq!(r.status, 0, "{}", r.stderr);
     let got = std::fs::read(tmp.path().join("out.bin")).expect("read");
     assert!(got == data, "download differs");
     let part = std::fs::read(tmp.path().join("part.bin")).expect("read");
-    assert!(part == data[12345..12345 + (32 << 20)], "download-offset differs");
+    assert!(
+        part == data[12345..12345 + (32 << 20)],
+        "download-offset differs"
+    );
 }

@@ -285,8 +285,15 @@ fn finish_host(path: &Path, st: &Stat) -> std::io::Result<()> {
     .map_err(std::io::Error::from)
 }
 
-/// Copy one guest node (recursively) to host path `dest`.
-fn copy_node(s: &Session, func: &str, node: &Node, dest: &Path) -> Result<(), CmdError> {
+/// Copy one guest node (recursively) to host path `dest`. `ancestors` are the directories
+/// being copied above it (a crafted image may link a directory below itself).
+fn copy_node(
+    s: &Session,
+    func: &str,
+    node: &Node,
+    dest: &Path,
+    ancestors: &mut Vec<(usize, u64)>,
+) -> Result<(), CmdError> {
     let host_err = |e: std::io::Error| {
         CmdError::api(
             func,
@@ -302,16 +309,19 @@ fn copy_node(s: &Session, func: &str, node: &Node, dest: &Path) -> Result<(), Cm
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dest.is_dir() => {}
                 Err(e) => return Err(host_err(e)),
             }
-            for e in s.vfs.fs(node).read_dir(node.ino).map_err(guest_err)? {
-                let child_path = format!(
-                    "{}/{}",
-                    node.path.trim_end_matches('/'),
-                    String::from_utf8_lossy(&e.name)
-                );
-                let child = s.vfs.resolve(&child_path, false).map_err(guest_err)?;
-                let name = std::ffi::OsStr::from_bytes(&e.name);
-                copy_node(s, func, &child, &dest.join(name))?;
+            if ancestors.contains(&(node.mount, node.ino)) || ancestors.len() >= 2048 {
+                return Err(CmdError::api(
+                    func,
+                    format!("{}: directory loop", node.path),
+                ));
             }
+            ancestors.push((node.mount, node.ino));
+            for e in s.vfs.fs(node).read_dir(node.ino).map_err(guest_err)? {
+                let child = s.vfs.child(node, &e.name, e.ino).map_err(guest_err)?;
+                let name = std::ffi::OsStr::from_bytes(&e.name);
+                copy_node(s, func, &child, &dest.join(name), ancestors)?;
+            }
+            ancestors.pop();
         }
         FileType::Regular => {
             let mut f = std::fs::File::create(dest).map_err(host_err)?;
@@ -376,7 +386,7 @@ pub static COPY_OUT: CommandSpec = CommandSpec {
             } else {
                 local.join(base)
             };
-            copy_node(ctx.session, "copy_out", &node, &dest)?;
+            copy_node(ctx.session, "copy_out", &node, &dest, &mut Vec::new())?;
         }
         Ok(Value::Unit)
     },

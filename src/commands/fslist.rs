@@ -16,18 +16,15 @@ fn entries(
     func: &str,
     what: &str,
     dir: &str,
-) -> Result<(Node, Vec<Vec<u8>>), CmdError> {
+) -> Result<(Node, Vec<crate::fs::DirEntry>), CmdError> {
     let node = resolve(s, func, what, dir, true)?;
-    let mut names: Vec<Vec<u8>> = s
+    let mut list = s
         .vfs
         .fs(&node)
         .read_dir(node.ino)
-        .map_err(|e| path_error(func, what, dir, &e))?
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
-    names.sort();
-    Ok((node, names))
+        .map_err(|e| path_error(func, what, dir, &e))?;
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((node, list))
 }
 
 /// `ls`.
@@ -39,8 +36,10 @@ pub static LS: CommandSpec = cmd(
     "The names in a directory, sorted, including dot files but not . and ..",
     &["ls /"],
     |ctx, args| {
-        let (_, names) = entries(ctx.session, "ls0", "opendir", &args.text(0))?;
-        Ok(Value::StringList(names))
+        let (_, list) = entries(ctx.session, "ls0", "opendir", &args.text(0))?;
+        Ok(Value::StringList(
+            list.into_iter().map(|e| e.name).collect(),
+        ))
     },
 );
 
@@ -58,7 +57,8 @@ pub static LS0: CommandSpec = cmd(
     &["ls0 / names.bin"],
     |ctx, args| {
         let dir = args.text(0);
-        let (_, names) = entries(ctx.session, "ls0", "opendir", &dir)?;
+        let (_, list) = entries(ctx.session, "ls0", "opendir", &dir)?;
+        let names: Vec<Vec<u8>> = list.into_iter().map(|e| e.name).collect();
         super::fsread::with_host_out(ctx, "ls0", &args.text(1), |_, out| {
             for n in &names {
                 out.write_all(n)
@@ -70,16 +70,6 @@ pub static LS0: CommandSpec = cmd(
         Ok(Value::Unit)
     },
 );
-
-/// The child of `parent` named `name` (not following a final symlink).
-fn child(vfs: &Vfs, parent: &Node, name: &[u8]) -> crate::fs::FsResult<Node> {
-    let path = if parent.path == "/" {
-        format!("/{}", String::from_utf8_lossy(name))
-    } else {
-        format!("{}/{}", parent.path, String::from_utf8_lossy(name))
-    };
-    vfs.resolve(&path, false)
-}
 
 fn mode_string(st: &Stat) -> String {
     let m = st.mode;
@@ -206,7 +196,7 @@ fn ls_row(vfs: &Vfs, node: &Node, name: &[u8], now: i64) -> crate::fs::FsResult<
 /// The appliance's `ls -la DIR` (numeric owners: guestfish's appliance has no passwd
 /// entries for the guest's users).
 pub(crate) fn ls_la(s: &Session, func: &str, dir: &str) -> Result<Vec<u8>, CmdError> {
-    let (node, names) = entries(s, func, "", dir)?;
+    let (node, list) = entries(s, func, "", dir)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -220,9 +210,9 @@ pub(crate) fn ls_la(s: &Session, func: &str, dir: &str) -> Result<Vec<u8>, CmdEr
         ls_row(&s.vfs, &node, b".", now).map_err(err)?,
         ls_row(&s.vfs, &parent, b"..", now).map_err(err)?,
     ];
-    for name in &names {
-        let c = child(&s.vfs, &node, name).map_err(err)?;
-        rows.push(ls_row(&s.vfs, &c, name, now).map_err(err)?);
+    for e in &list {
+        let c = s.vfs.child(&node, &e.name, e.ino).map_err(err)?;
+        rows.push(ls_row(&s.vfs, &c, &e.name, now).map_err(err)?);
     }
     let w = |f: &dyn Fn(&LsRow) -> usize| rows.iter().map(f).max().unwrap_or(0);
     let any_acl = rows.iter().any(|r| r.acl);
@@ -281,26 +271,14 @@ pub static LL: CommandSpec = cmd(
     |ctx, args| Ok(Value::String(ls_la(ctx.session, "ll", &args.text(0))?)),
 );
 
-/// Every path below `node` (not following symlinks, crossing mountpoints), relative to
-/// it, each starting with `/`.
+/// Every path below `node`, relative to it (see [`Vfs::walk`]).
 pub(crate) fn walk(
     vfs: &Vfs,
     node: &Node,
     prefix: &[u8],
     out: &mut Vec<(Vec<u8>, Node)>,
 ) -> crate::fs::FsResult<()> {
-    let fs = vfs.fs(node);
-    for e in fs.read_dir(node.ino)? {
-        let c = child(vfs, node, &e.name)?;
-        let mut rel = prefix.to_vec();
-        rel.push(b'/');
-        rel.extend_from_slice(&e.name);
-        let is_dir = vfs.stat(&c)?.file_type() == FileType::Directory;
-        out.push((rel.clone(), c.clone()));
-        if is_dir {
-            walk(vfs, &c, &rel, out)?;
-        }
-    }
+    out.extend(vfs.walk(node, prefix)?);
     Ok(())
 }
 

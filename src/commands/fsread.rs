@@ -160,9 +160,18 @@ pub(crate) fn copy_file(
     })
 }
 
+/// Files larger than this are not read into memory (cat streams; download has no limit).
+const READ_ALL_LIMIT: u64 = 1 << 30;
+
 /// The whole content of a file (following symlinks).
 pub(crate) fn read_all(s: &Session, func: &str, path: &str) -> Result<Vec<u8>, CmdError> {
     let (node, size) = open_file(s, func, path)?;
+    if size > READ_ALL_LIMIT {
+        return Err(CmdError::api(
+            func,
+            format!("{path}: file is too large to read into memory ({size} bytes): use download"),
+        ));
+    }
     let mut out = Vec::with_capacity(size.min(64 << 20) as usize);
     copy_file(s, func, path, &node, 0, size, &mut out)?;
     Ok(out)

@@ -11,6 +11,9 @@ use super::{Errno, FileType, Filesystem, FsError, FsResult, Ino, Stat};
 /// Most symbolic links followed while resolving one path (Linux's MAXSYMLINKS).
 pub const MAX_SYMLINKS: u32 = 40;
 
+/// Deepest directory nesting a walk follows (Linux paths stop at 4096 bytes anyway).
+pub const MAX_WALK_DEPTH: usize = 2048;
+
 /// One mounted filesystem.
 #[derive(Clone)]
 pub struct Mount {
@@ -252,6 +255,79 @@ impl Vfs {
             }
         }
         Ok(node)
+    }
+
+    /// The node of entry `name` (inode `ino`) of directory `parent`, as a directory
+    /// listing gives it — without resolving the path again. A name no Linux filesystem can
+    /// hold (empty, `.`, `..`, containing `/` or NUL) is a corrupt directory.
+    pub fn child(&self, parent: &Node, name: &[u8], ino: Ino) -> FsResult<Node> {
+        if name.is_empty()
+            || name == b"."
+            || name == b".."
+            || name.contains(&b'/')
+            || name.contains(&0)
+        {
+            return Err(FsError::corrupt(
+                "directory entry",
+                format!(
+                    "{}: entry named {:?}",
+                    parent.path,
+                    String::from_utf8_lossy(name)
+                ),
+            ));
+        }
+        let path = join(&parent.path, &String::from_utf8_lossy(name));
+        Ok(match self.mount_at(&path) {
+            Some(m) => Node {
+                mount: m,
+                ino: self.mounts[m].fs.root(),
+                path,
+            },
+            None => Node {
+                mount: parent.mount,
+                ino,
+                path,
+            },
+        })
+    }
+
+    /// Every path below directory `node` (depth first, in directory order; symlinks not
+    /// followed; mountpoints crossed), relative to it with `prefix` before each (`/name`,
+    /// `/name/sub`, ...). A directory linked below itself — possible only in a crafted
+    /// image — is an error, not an endless walk.
+    pub fn walk(&self, node: &Node, prefix: &[u8]) -> FsResult<Vec<(Vec<u8>, Node)>> {
+        let mut out = Vec::new();
+        self.walk_below(node, prefix, &mut out, &mut vec![(node.mount, node.ino)])?;
+        Ok(out)
+    }
+
+    fn walk_below(
+        &self,
+        node: &Node,
+        prefix: &[u8],
+        out: &mut Vec<(Vec<u8>, Node)>,
+        ancestors: &mut Vec<(usize, Ino)>,
+    ) -> FsResult<()> {
+        for e in self.fs(node).read_dir(node.ino)? {
+            let c = self.child(node, &e.name, e.ino)?;
+            let mut rel = prefix.to_vec();
+            rel.push(b'/');
+            rel.extend_from_slice(&e.name);
+            let is_dir = self.stat(&c)?.file_type() == FileType::Directory;
+            out.push((rel.clone(), c.clone()));
+            if is_dir {
+                if ancestors.contains(&(c.mount, c.ino)) || ancestors.len() >= MAX_WALK_DEPTH {
+                    return Err(FsError::corrupt(
+                        "directory tree",
+                        format!("{}: directory loop", c.path),
+                    ));
+                }
+                ancestors.push((c.mount, c.ino));
+                self.walk_below(&c, &rel, out, ancestors)?;
+                ancestors.pop();
+            }
+        }
+        Ok(())
     }
 
     /// stat of a resolved node.

@@ -272,10 +272,20 @@ impl Ext4 {
         let buf = &mut buf[..want];
         if inode.flags & inode::FLAG_INLINE_DATA != 0 {
             let data = self.inline_data(inode)?;
+            if inode.size > data.len() as u64 {
+                return Err(FsError::corrupt(
+                    "ext4 inline data",
+                    format!(
+                        "inode {}: i_size {} exceeds its inline data ({} bytes)",
+                        inode.ino,
+                        inode.size,
+                        data.len()
+                    ),
+                ));
+            }
+            // offset < i_size <= data.len(), and want <= i_size - offset.
             let start = offset as usize;
-            let avail = data.len().saturating_sub(start).min(want);
-            buf[..avail].copy_from_slice(&data[start..start + avail]);
-            buf[avail..].fill(0);
+            buf.copy_from_slice(&data[start..start + want]);
             return Ok(want);
         }
         let runs = self.runs_of(inode)?;
