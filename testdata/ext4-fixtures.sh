@@ -12,6 +12,8 @@
 #   bigdir.img     ext4 with a 100000-entry htree directory /many (hard links to /t0, /t1)
 #   dirty.img      ext4 whose journal needs recovery: a committed transaction (written by
 #                  debugfs' journal commands) rewrites a file's data block
+#   revoke.img     the same with three transactions, the last revoking the first's block
+#   bigalloc.img   ext4 with bigalloc (16 KiB clusters)
 # Everything is deterministic: fixed UUIDs, hash seeds and E2FSPROGS_FAKE_TIME.
 # Usage: testdata/ext4-fixtures.sh DIR
 set -euo pipefail
@@ -143,4 +145,21 @@ jw -b $blk journal-block.bin
 jc
 DBG
 rm -f journal-block.bin
+# Three committed transactions: two log data blocks of /etc/sub/words and /nonl.txt, the
+# third revokes the first block, so recovery must apply only the second.
+cp ext4.img revoke.img
+words=$(debugfs -R 'blocks /etc/sub/words' revoke.img 2>/dev/null | tr -d ' \n')
+nonl=$(debugfs -R 'blocks /nonl.txt' revoke.img 2>/dev/null | tr -d ' \n')
+python3 -c "import sys; sys.stdout.buffer.write(b'revoked!\n'.ljust(1024, b'\0'))" > revoked.bin
+python3 -c "import sys; sys.stdout.buffer.write(b'kept!!!!\n'.ljust(1024, b'\0'))" > kept.bin
+debugfs -w -f - revoke.img >/dev/null 2>&1 <<DBG
+jo
+jw -b $words revoked.bin
+jw -b $nonl kept.bin
+jw -r $words
+jc
+DBG
+rm -f revoked.bin kept.bin
+# bigalloc: 16 KiB clusters of 4 KiB blocks.
+mk bigalloc.img 64M mkfs.ext4 "${common[@]}" -b 4096 -O bigalloc -C 16384 -L bigalloc
 touch done

@@ -385,41 +385,76 @@ fn directory_hashes_equal_debugfs_dx_hash() {
     }
 }
 
-#[test]
-fn a_journal_needing_recovery_is_replayed_in_memory_like_e2fsck() {
+/// rfish's in-memory replay must give the files e2fsck's replay gives, and leave the image
+/// untouched.
+fn replayed_like_e2fsck(img: &str, files: &[&str]) -> Vec<Vec<u8>> {
     let dir = fx();
-    let img = dir.join("dirty.img");
-    let before = std::fs::read(&img).expect("read image");
-    // Oracle: e2fsck replays the journal on a copy, debugfs reads the file back.
+    let path = dir.join(img);
+    let before = std::fs::read(&path).expect("read image");
     let tmp = tempfile::tempdir().expect("tempdir");
     let copy = tmp.path().join("replayed.img");
-    std::fs::copy(&img, &copy).expect("copy");
+    std::fs::copy(&path, &copy).expect("copy");
     let _ = Command::new("e2fsck")
         .args(["-fy"])
         .arg(&copy)
         .output()
         .expect("e2fsck");
-    let want = Command::new("debugfs")
-        .args(["-R", "cat /hello.txt"])
-        .arg(&copy)
-        .output()
-        .expect("debugfs")
-        .stdout;
-    assert_eq!(
-        want, b"replayed fro",
-        "the fixture's journal rewrites /hello.txt (12 bytes long)"
-    );
-    let (out, err, status) = rfish_bytes(
-        &dir,
-        "add dirty.img readonly:true format:raw\nrun\nmount-ro /dev/sda /\ndownload /hello.txt -\n",
-    );
+    let mut script = format!("add {img} readonly:true format:raw\nrun\nmount-ro /dev/sda /\n");
+    let mut wants = Vec::new();
+    for f in files {
+        script.push_str(&format!("download {f} -\n"));
+        let want = Command::new("debugfs")
+            .args(["-R", &format!("cat {f}")])
+            .arg(&copy)
+            .output()
+            .expect("debugfs")
+            .stdout;
+        wants.push(want);
+    }
+    let (out, err, status) = rfish_bytes(&dir, &script);
     assert_eq!(status, 0, "{err}");
-    assert_eq!(out, want);
+    assert_eq!(out, wants.concat(), "{img}");
     assert_eq!(
-        std::fs::read(&img).expect("read image"),
+        std::fs::read(&path).expect("read image"),
         before,
         "the image is untouched"
     );
+    wants
+}
+
+#[test]
+fn a_journal_needing_recovery_is_replayed_in_memory_like_e2fsck() {
+    let wants = replayed_like_e2fsck("dirty.img", &["/hello.txt"]);
+    assert_eq!(
+        wants[0], b"replayed fro",
+        "the fixture's journal rewrites /hello.txt (12 bytes long)"
+    );
+}
+
+#[test]
+fn revoked_blocks_are_not_replayed() {
+    let wants = replayed_like_e2fsck("revoke.img", &["/etc/sub/words", "/nonl.txt"]);
+    assert_eq!(
+        wants[0], b"alpha\nbeta\ngamma\nAlpha beta\n",
+        "the revoked block stays old"
+    );
+    assert_eq!(wants[1], b"kept!!!!\n\0", "the other block is replayed");
+}
+
+#[test]
+fn bigalloc_files_equal_the_source_tree() {
+    check_against_tree("bigalloc.img");
+}
+
+#[test]
+fn encrypted_files_say_the_key_is_missing() {
+    // Mark a file and a directory encrypted (debugfs keeps the checksums right).
+    let t = patched("ext4.img", |img| {
+        debugfs_w(img, "sif /hello.txt flags 0x80800");
+        debugfs_w(img, "sif /etc flags 0x80800");
+    });
+    expect_error(t.path(), "cat /hello.txt", "Required key not available");
+    expect_error(t.path(), "ls /etc", "Required key not available");
 }
 
 /// Patch bytes of a copy of `img` and return the copy's directory.

@@ -29,6 +29,8 @@ pub const INCOMPAT_CSUM_SEED: u32 = 0x2000;
 pub const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
 /// ro_compat: group descriptor crc16 (uninit_bg).
 pub const RO_COMPAT_GDT_CSUM: u32 = 0x10;
+/// ro_compat: bigalloc (allocation in clusters of blocks).
+pub const RO_COMPAT_BIGALLOC: u32 = 0x200;
 /// ro_compat: crc32c metadata checksums.
 pub const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 
@@ -135,7 +137,19 @@ impl Superblock {
         }
         let blocks_per_group = le32(b, 32) as u32;
         let inodes_per_group = le32(b, 40) as u32;
-        if blocks_per_group == 0 || blocks_per_group > block_size * 8 {
+        // With bigalloc a group's bitmap bit stands for a cluster of 2^n blocks.
+        let cluster_ratio = if ro_compat & RO_COMPAT_BIGALLOC != 0 {
+            let log_cluster = le32(b, 0x1c);
+            if log_cluster < log_block || log_cluster - log_block > 16 {
+                return Err(bad(format!("s_log_cluster_size {log_cluster}")));
+            }
+            1u64 << (log_cluster - log_block)
+        } else {
+            1
+        };
+        if blocks_per_group == 0
+            || u64::from(blocks_per_group) > u64::from(block_size) * 8 * cluster_ratio
+        {
             return Err(bad(format!("s_blocks_per_group {blocks_per_group}")));
         }
         if inodes_per_group == 0 || inodes_per_group > block_size * 8 {
