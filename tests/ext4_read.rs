@@ -567,3 +567,65 @@ fn hostile_images_give_clear_errors() {
     assert_eq!(String::from_utf8_lossy(&out), "/\n");
     assert!(err.contains("Too many levels of symbolic links"), "{err}");
 }
+
+/// The numeric columns of a df line (size, used, available, use%).
+fn df_numbers(line: &str) -> Vec<String> {
+    line.split_whitespace()
+        .skip(1)
+        .take(4)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn df_and_statvfs_agree_with_the_kernel() {
+    // Oracle: the kernel's statfs of the same image mounted read-only through a loop
+    // device, as GNU df prints it. Needs root; skipped elsewhere.
+    let dir = fx();
+    for (i, img) in ["ext4.img", "ext4-4k.img", "ext3.img", "ext2.img"]
+        .iter()
+        .enumerate()
+    {
+        let mnt = tempfile::tempdir().expect("mnt");
+        // noload: never replay a journal (ext2 has none, and its driver refuses the option).
+        let opts = if *img == "ext2.img" {
+            "loop,ro"
+        } else {
+            "loop,ro,noload"
+        };
+        let mounted = Command::new("mount")
+            .args(["-o", opts])
+            .arg(dir.join(img))
+            .arg(mnt.path())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !mounted {
+            assert_eq!(i, 0, "{img} did not mount although the others did");
+            eprintln!("cannot loop-mount {img} (not root?): skipped");
+            return;
+        }
+        let host = |flag: &str| {
+            let out = Command::new("df")
+                .arg(flag)
+                .arg(mnt.path())
+                .output()
+                .expect("df");
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .nth(1)
+                .unwrap_or("")
+                .to_string()
+        };
+        let (k, h) = (host("-k"), host("-h"));
+        let _ = Command::new("umount").arg(mnt.path()).status();
+        let (out, err, status) = rfish_bytes(
+            &dir,
+            &format!("add {img} readonly:true format:raw\nrun\nmount-ro /dev/sda /\ndf\ndf-h\n"),
+        );
+        assert_eq!(status, 0, "{err}");
+        let text = String::from_utf8_lossy(&out);
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("/dev/sda")).collect();
+        assert_eq!(df_numbers(lines[0]), df_numbers(&k), "{img}: df");
+        assert_eq!(df_numbers(lines[1]), df_numbers(&h), "{img}: df -h");
+    }
+}

@@ -94,7 +94,9 @@ fn every_registry_example_runs() {
                 "inspect-os\nmount-ro /dev/sda1 /\n"
             } else if spec.name.starts_with("inspect-") && spec.name != "inspect-os" {
                 "inspect-os\n"
-            } else if guest_path || ["umount", "more", "copy-out", "tar-out"].contains(&spec.name) {
+            } else if guest_path
+                || ["umount", "more", "copy-out", "tar-out", "df", "df-h"].contains(&spec.name)
+            {
                 "mount-ro /dev/sda1 /\n"
             } else {
                 ""

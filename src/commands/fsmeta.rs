@@ -525,3 +525,147 @@ pub static CASE_SENSITIVE_PATH: CommandSpec = cmd(
         Ok(Value::String(out))
     },
 );
+
+/// One `df` row: (device, 1K-blocks, used, available, mountpoint).
+fn df_rows(s: &Session, func: &str) -> Result<Vec<(String, u64, u64, u64, String)>, CmdError> {
+    need_root(s, func)?;
+    let mut rows = Vec::new();
+    for m in s.vfs.mounts() {
+        let v =
+            m.fs.statvfs()
+                .map_err(|e| CmdError::api(func, format!("{}: {e}", m.device)))?;
+        let k = |n: u64| n.saturating_mul(v.frsize) / 1024;
+        let used = v.blocks.saturating_sub(v.bfree);
+        rows.push((
+            m.device.clone(),
+            k(v.blocks),
+            k(used),
+            k(v.bavail),
+            m.mountpoint.clone(),
+        ));
+    }
+    Ok(rows)
+}
+
+/// GNU df's Use%: used / (used + available), rounded up.
+fn use_percent(used: u64, avail: u64) -> String {
+    let total = used + avail;
+    if total == 0 {
+        return "-".into();
+    }
+    format!("{}%", (used * 100).div_ceil(total))
+}
+
+/// GNU df -h's sizes: powers of 1024, one decimal below 10, rounded up.
+fn human(kib: u64) -> String {
+    let mut v = kib as f64 * 1024.0;
+    let units = ["", "K", "M", "G", "T", "P", "E"];
+    let mut u = 0;
+    while v >= 1024.0 && u < units.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        return format!("{}", v as u64);
+    }
+    if v < 10.0 {
+        let r = (v * 10.0).ceil() / 10.0;
+        if r < 10.0 {
+            return format!("{r:.1}{}", units[u]);
+        }
+    }
+    format!("{}{}", v.ceil() as u64, units[u])
+}
+
+fn df_table(header: [&str; 6], rows: Vec<[String; 6]>) -> Vec<u8> {
+    let mut widths = header.map(str::len);
+    widths[0] = widths[0].max(14);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: [&str; 6], out: &mut String| {
+        out.push_str(&format!(
+            "{:<w0$} {:>w1$} {:>w2$} {:>w3$} {:>w4$} {}\n",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            cells[4],
+            cells[5],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+            w4 = widths[4],
+        ));
+    };
+    line(header, &mut out);
+    for r in &rows {
+        line(
+            [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]].map(String::as_str),
+            &mut out,
+        );
+    }
+    out.into_bytes()
+}
+
+/// `df`.
+pub static DF: CommandSpec = cmd(
+    "df",
+    &[],
+    RetType::String,
+    "report file system disk space usage",
+    "Space on each mounted guest filesystem, as df prints it (1K blocks). guestfish also \
+     lists its appliance's own filesystems; rfish has none, so only the guest's appear, \
+     under their guest mountpoints.",
+    &["df"],
+    |ctx, _args| {
+        let rows = df_rows(ctx.session, "df")?
+            .into_iter()
+            .map(|(d, b, u, a, m)| {
+                [
+                    d,
+                    b.to_string(),
+                    u.to_string(),
+                    a.to_string(),
+                    use_percent(u, a),
+                    m,
+                ]
+            })
+            .collect();
+        Ok(Value::String(df_table(
+            [
+                "Filesystem",
+                "1K-blocks",
+                "Used",
+                "Available",
+                "Use%",
+                "Mounted on",
+            ],
+            rows,
+        )))
+    },
+);
+
+/// `df-h`.
+pub static DF_H: CommandSpec = cmd(
+    "df-h",
+    &[],
+    RetType::String,
+    "report file system disk space usage (human readable)",
+    "Like df, with sizes as df -h prints them.",
+    &["df-h"],
+    |ctx, _args| {
+        let rows = df_rows(ctx.session, "df_h")?
+            .into_iter()
+            .map(|(d, b, u, a, m)| [d, human(b), human(u), human(a), use_percent(u, a), m])
+            .collect();
+        Ok(Value::String(df_table(
+            ["Filesystem", "Size", "Used", "Avail", "Use%", "Mounted on"],
+            rows,
+        )))
+    },
+);

@@ -122,6 +122,8 @@ static COMMANDS: &[&CommandSpec] = &[
     &fsmeta::GETXATTR,
     &fsmeta::LGETXATTR,
     &fsmeta::STATVFS,
+    &fsmeta::DF,
+    &fsmeta::DF_H,
     &fsmeta::CASE_SENSITIVE_PATH,
     &fsarchive::TAR_OUT,
     &fsarchive::COPY_OUT,
