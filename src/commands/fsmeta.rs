@@ -527,7 +527,10 @@ pub static CASE_SENSITIVE_PATH: CommandSpec = cmd(
 );
 
 /// One `df` row: (device, 1K-blocks, used, available, mountpoint).
-fn df_rows(s: &Session, func: &str) -> Result<Vec<(String, u64, u64, u64, String)>, CmdError> {
+type DfRow = (String, u64, u64, u64, String);
+
+/// The `df` rows of the mounted filesystems.
+fn df_rows(s: &Session, func: &str) -> Result<Vec<DfRow>, CmdError> {
     need_root(s, func)?;
     let mut rows = Vec::new();
     for m in s.vfs.mounts() {
