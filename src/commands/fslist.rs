@@ -149,6 +149,8 @@ pub(crate) fn civil(t: i64) -> (i64, u32, u32, u32, u32, u32) {
 struct LsRow {
     mode: String,
     acl: bool,
+    /// The SELinux context (security.selinux without its NUL).
+    context: Option<String>,
     nlink: String,
     uid: String,
     gid: String,
@@ -162,14 +164,15 @@ struct LsRow {
 fn ls_row(vfs: &Vfs, node: &Node, name: &[u8], now: i64) -> crate::fs::FsResult<LsRow> {
     let fs = vfs.fs(node);
     let st = fs.stat(node.ino)?;
-    let acl = fs
-        .xattrs(node.ino)
-        .map(|x| {
-            x.iter()
-                .any(|(n, v)| n == b"system.posix_acl_access" && v.len() > 4 + 3 * 8)
-                || x.iter().any(|(n, _)| n == b"system.posix_acl_default")
-        })
-        .unwrap_or(false);
+    let xattrs = fs.xattrs(node.ino).unwrap_or_default();
+    let acl = xattrs
+        .iter()
+        .any(|(n, v)| n == b"system.posix_acl_access" && v.len() > 4 + 3 * 8)
+        || xattrs.iter().any(|(n, _)| n == b"system.posix_acl_default");
+    let context = xattrs
+        .iter()
+        .find(|(n, _)| n == b"security.selinux")
+        .map(|(_, v)| String::from_utf8_lossy(v.strip_suffix(b"\0").unwrap_or(v)).into_owned());
     let kind = st.file_type();
     let size = if matches!(kind, FileType::CharDevice | FileType::BlockDevice) {
         Err((st.rdev.0.to_string(), st.rdev.1.to_string()))
@@ -182,6 +185,7 @@ fn ls_row(vfs: &Vfs, node: &Node, name: &[u8], now: i64) -> crate::fs::FsResult<
     Ok(LsRow {
         mode: mode_string(&st),
         acl,
+        context,
         nlink: st.nlink.to_string(),
         uid: st.uid.to_string(),
         gid: st.gid.to_string(),
@@ -193,9 +197,14 @@ fn ls_row(vfs: &Vfs, node: &Node, name: &[u8], now: i64) -> crate::fs::FsResult<
     })
 }
 
-/// The appliance's `ls -la DIR` (numeric owners: guestfish's appliance has no passwd
-/// entries for the guest's users).
-pub(crate) fn ls_la(s: &Session, func: &str, dir: &str) -> Result<Vec<u8>, CmdError> {
+/// The appliance's `ls -la DIR` (`ls -laZ` with `contexts`) — numeric owners: guestfish's
+/// appliance has no passwd entries for the guest's users.
+pub(crate) fn ls_la(
+    s: &Session,
+    func: &str,
+    dir: &str,
+    contexts: bool,
+) -> Result<Vec<u8>, CmdError> {
     let (node, list) = entries(s, func, "", dir)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -215,7 +224,10 @@ pub(crate) fn ls_la(s: &Session, func: &str, dir: &str) -> Result<Vec<u8>, CmdEr
         rows.push(ls_row(&s.vfs, &c, &e.name, now).map_err(err)?);
     }
     let w = |f: &dyn Fn(&LsRow) -> usize| rows.iter().map(f).max().unwrap_or(0);
-    let any_acl = rows.iter().any(|r| r.acl);
+    // ls marks a file with an ACL '+', one with only a security context '.'; when any row
+    // is marked, the others get a space.
+    let any_mark = rows.iter().any(|r| r.acl || r.context.is_some());
+    let ctx_w = w(&|r| r.context.as_ref().map_or(1, String::len));
     let nlink_w = w(&|r| r.nlink.len());
     let uid_w = w(&|r| r.uid.len());
     let gid_w = w(&|r| r.gid.len());
@@ -238,14 +250,20 @@ pub(crate) fn ls_la(s: &Session, func: &str, dir: &str) -> Result<Vec<u8>, CmdEr
                 w = size_w
             ),
         };
-        let acl = if any_acl {
-            if r.acl { "+" } else { " " }
+        let acl = match (any_mark, r.acl, r.context.is_some()) {
+            (false, _, _) => "",
+            (true, true, _) => "+",
+            (true, false, true) => ".",
+            (true, false, false) => " ",
+        };
+        let context = if contexts {
+            format!(" {:<ctx_w$}", r.context.as_deref().unwrap_or("?"))
         } else {
-            ""
+            String::new()
         };
         out.extend_from_slice(
             format!(
-                "{}{acl} {:>nlink_w$} {:>uid_w$} {:>gid_w$} {size} {} ",
+                "{}{acl} {:>nlink_w$} {:>uid_w$} {:>gid_w$}{context} {size} {} ",
                 r.mode, r.nlink, r.uid, r.gid, r.date
             )
             .as_bytes(),
@@ -268,7 +286,32 @@ pub static LL: CommandSpec = cmd(
     "list the files in a directory (long format)",
     "The directory as ls -la prints it, with numeric owners and UTC times.",
     &["ll /"],
-    |ctx, args| Ok(Value::String(ls_la(ctx.session, "ll", &args.text(0))?)),
+    |ctx, args| {
+        Ok(Value::String(ls_la(
+            ctx.session,
+            "ll",
+            &args.text(0),
+            false,
+        )?))
+    },
+);
+
+/// `llz`.
+pub static LLZ: CommandSpec = cmd(
+    "llz",
+    DIRECTORY,
+    RetType::String,
+    "list the files in a directory (long format with SELinux contexts)",
+    "The directory as ls -laZ prints it: ll plus each file's SELinux context (? for none).",
+    &["llz /"],
+    |ctx, args| {
+        Ok(Value::String(ls_la(
+            ctx.session,
+            "llz",
+            &args.text(0),
+            true,
+        )?))
+    },
 );
 
 /// Every path below `node`, relative to it (see [`Vfs::walk`]).

@@ -97,6 +97,7 @@ static COMMANDS: &[&CommandSpec] = &[
     &fslist::LS,
     &fslist::LS0,
     &fslist::LL,
+    &fslist::LLZ,
     &fslist::FIND,
     &fslist::FIND0,
     &fslist::DU,
