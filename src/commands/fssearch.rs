@@ -364,10 +364,10 @@ fn grep(
     ctx: &mut Ctx<'_>,
     args: &Args,
     func: &str,
-    extended: bool,
-    fixed: bool,
-    insensitive: bool,
+    flags: (bool, bool, bool, bool),
 ) -> Result<Value, CmdError> {
+    let (extended, fixed, insensitive, compressed) = flags;
+    let compressed = args.opt_bool("compressed").unwrap_or(compressed);
     let extended = args.opt_bool("extended").unwrap_or(extended);
     let fixed = args.opt_bool("fixed").unwrap_or(fixed);
     let insensitive = args.opt_bool("insensitive").unwrap_or(insensitive);
@@ -390,7 +390,17 @@ fn grep(
         .unicode(false)
         .build()
         .map_err(|e| CmdError::api(func, format!("grep: invalid regular expression: {e}")))?;
-    let data = read_all(ctx.session, func, &args.text(1))?;
+    let mut data = read_all(ctx.session, func, &args.text(1))?;
+    if compressed && data.starts_with(b"\x1f\x8b") {
+        // zgrep: gzip data is searched uncompressed; anything else as it is.
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::MultiGzDecoder::new(&data[..]),
+            &mut plain,
+        )
+        .map_err(|e| CmdError::api(func, format!("gzip: {}", crate::os_error_text(&e))))?;
+        data = plain;
+    }
     Ok(Value::StringList(
         super::fsread::lines(&data)
             .into_iter()
@@ -421,20 +431,21 @@ pub static GREP: CommandSpec = CommandSpec {
                fixed:true for a plain string; insensitive:true ignores case). No match gives \
                an empty list.",
     examples: &["grep root /etc/passwd"],
-    handler: |ctx, args| grep(ctx, args, "grep", false, false, false),
+    handler: |ctx, args| grep(ctx, args, "grep", (false, false, false, false)),
 };
 
 macro_rules! grep_variant {
-    ($static:ident, $name:literal, $args:expr, $e:expr, $f:expr, $i:expr, $desc:literal) => {
+    ($static:ident, $name:literal, $args:expr, $e:expr, $f:expr, $i:expr, $z:expr, $desc:literal) => {
         #[doc = concat!("`", $name, "`.")]
         pub static $static: CommandSpec = cmd(
             $name,
             $args,
             RetType::StringList,
             $desc,
-            "Like grep with the corresponding flags.",
+            "Like grep with the corresponding flags (the z forms search gzip files \
+             uncompressed, as zgrep does).",
             &[concat!($name, " root /etc/passwd")],
-            |ctx, args| grep(ctx, args, $name, $e, $f, $i),
+            |ctx, args| grep(ctx, args, $name, ($e, $f, $i, $z)),
         );
     };
 }
@@ -446,6 +457,7 @@ grep_variant!(
     true,
     false,
     false,
+    false,
     "return lines matching a pattern"
 );
 grep_variant!(
@@ -454,6 +466,7 @@ grep_variant!(
     FGREP_ARGS,
     false,
     true,
+    false,
     false,
     "return lines matching a pattern"
 );
@@ -464,6 +477,7 @@ grep_variant!(
     false,
     false,
     true,
+    false,
     "return lines matching a pattern"
 );
 grep_variant!(
@@ -473,6 +487,7 @@ grep_variant!(
     true,
     false,
     true,
+    false,
     "return lines matching a pattern"
 );
 grep_variant!(
@@ -480,6 +495,68 @@ grep_variant!(
     "fgrepi",
     FGREP_ARGS,
     false,
+    true,
+    true,
+    false,
+    "return lines matching a pattern"
+);
+
+grep_variant!(
+    ZGREP,
+    "zgrep",
+    GREP_ARGS,
+    false,
+    false,
+    false,
+    true,
+    "return lines matching a pattern"
+);
+grep_variant!(
+    ZEGREP,
+    "zegrep",
+    GREP_ARGS,
+    true,
+    false,
+    false,
+    true,
+    "return lines matching a pattern"
+);
+grep_variant!(
+    ZFGREP,
+    "zfgrep",
+    FGREP_ARGS,
+    false,
+    true,
+    false,
+    true,
+    "return lines matching a pattern"
+);
+grep_variant!(
+    ZGREPI,
+    "zgrepi",
+    GREP_ARGS,
+    false,
+    false,
+    true,
+    true,
+    "return lines matching a pattern"
+);
+grep_variant!(
+    ZEGREPI,
+    "zegrepi",
+    GREP_ARGS,
+    true,
+    false,
+    true,
+    true,
+    "return lines matching a pattern"
+);
+grep_variant!(
+    ZFGREPI,
+    "zfgrepi",
+    FGREP_ARGS,
+    false,
+    true,
     true,
     true,
     "return lines matching a pattern"
