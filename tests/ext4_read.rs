@@ -55,13 +55,13 @@ fn rfish_bytes(dir: &Path, script: &str) -> (Vec<u8>, String, i32) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn rfish");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("write script");
+    // Feed the script from another thread: a long script's output would otherwise fill
+    // the stdout pipe while this thread is still writing stdin.
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = script.as_bytes().to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder").expect("write script");
     (
         out.stdout,
         String::from_utf8_lossy(&out.stderr).into_owned(),

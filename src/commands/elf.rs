@@ -120,24 +120,28 @@ fn notes(e: &Elf<'_>, off: usize, len: usize, out: &mut Vec<String>) {
     }
 }
 
-/// DT_FLAGS_1 has DF_1_PIE.
-fn is_pie(e: &Elf<'_>, dyn_off: usize, dyn_len: usize) -> bool {
+/// What the dynamic section says: (DT_FLAGS_1 present, DF_1_PIE set, DT_NEEDED count).
+fn dynamic_info(e: &Elf<'_>, dyn_off: usize, dyn_len: usize) -> (bool, bool, usize) {
     let entry = if e.wide { 16 } else { 8 };
     let end = dyn_off.saturating_add(dyn_len).min(e.data.len());
+    let (mut flags_1, mut pie, mut needed) = (false, false, 0);
     let mut at = dyn_off;
     while at + entry <= end {
         let (Some(tag), Some(val)) = (e.addr(at), e.addr(at + entry / 2)) else {
-            return false;
+            break;
         };
-        if tag == 0 {
-            return false;
-        }
-        if tag == 0x6fff_fffb {
-            return val & 0x0800_0000 != 0;
+        match tag {
+            0 => break,
+            1 => needed += 1,
+            0x6fff_fffb => {
+                flags_1 = true;
+                pie = val & 0x0800_0000 != 0;
+            }
+            _ => {}
         }
         at += entry;
     }
-    false
+    (flags_1, pie, needed)
 }
 
 /// Does the section header table hold a symbol table (and debug info)?
@@ -198,10 +202,11 @@ pub fn describe(data: &[u8]) -> String {
     let phdrs = program_headers(&e);
     let dynamic = phdrs.iter().find(|p| p.0 == 2);
     let interp = phdrs.iter().find(|p| p.0 == 3);
+    let (flags_1, pie, needed) = dynamic.map_or((false, false, 0), |d| dynamic_info(&e, d.1, d.2));
     let kind = match e.u16(16) {
         Some(1) => "relocatable",
         Some(2) => "executable",
-        Some(3) if dynamic.is_some_and(|d| is_pie(&e, d.1, d.2)) => "pie executable",
+        Some(3) if pie => "pie executable",
         Some(3) => "shared object",
         Some(4) => "core file",
         _ => "unknown type",
@@ -230,10 +235,10 @@ pub fn describe(data: &[u8]) -> String {
     };
     parts.push(format!("version {} ({abi})", data[6]));
     if kind != "relocatable" && kind != "core file" {
+        // libmagic calls a dynamic object with DT_FLAGS_1 and no DT_NEEDED "static-pie".
         let linking = match (dynamic.is_some(), interp.is_some()) {
-            (_, true) => "dynamically linked",
-            (true, false) if kind == "pie executable" => "static-pie linked",
-            (true, false) => "dynamically linked",
+            (true, false) if flags_1 && needed == 0 => "static-pie linked",
+            (true, _) | (false, true) => "dynamically linked",
             (false, false) => "statically linked",
         };
         parts.push(linking.into());

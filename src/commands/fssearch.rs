@@ -195,7 +195,9 @@ pub(crate) fn describe(data: &[u8], st: &Stat) -> String {
     } else if data.starts_with(b"\x7fELF") {
         super::elf::describe(data)
     } else if data.starts_with(b"\x1f\x8b") {
-        "gzip compressed data".into()
+        gzip(data, st)
+    } else if data.starts_with(b"TZif") && data.len() >= 44 {
+        tzif(data)
     } else if data.starts_with(b"\xfd7zXZ\0") {
         "XZ compressed data, checksum CRC64".into()
     } else if data.starts_with(b"\x28\xb5\x2f\xfd") {
@@ -203,16 +205,14 @@ pub(crate) fn describe(data: &[u8], st: &Stat) -> String {
     } else if data.starts_with(b"BZh") {
         "bzip2 compressed data".into()
     } else if let Some((text, notes)) = text_kind(data) {
-        let exec = if st.mode & 0o111 != 0 {
-            " executable"
-        } else {
-            ""
-        };
+        // libmagic says "executable" of every #! script, whatever its mode.
+        let exec = " executable";
         let notes: String = notes.iter().map(|n| format!(", {n}")).collect();
-        match script(data) {
+        match script(data).as_deref() {
             // libmagic has its own entry for Perl, "executable" included.
             Some("Perl") => "Perl script text executable".into(),
             Some(interp) => format!("{interp} script, {text}{exec}{notes}"),
+            None if is_troff(data) => format!("troff or preprocessor input, {text}{notes}"),
             None => format!("{text}{notes}"),
         }
     } else {
@@ -221,7 +221,119 @@ pub(crate) fn describe(data: &[u8], st: &Stat) -> String {
     format!("{prefix}{body}")
 }
 
-fn script(data: &[u8]) -> Option<&'static str> {
+/// `file -z` on gzip data: what the uncompressed content is, then the gzip header's
+/// description in parentheses.
+fn gzip(data: &[u8], st: &Stat) -> String {
+    let mut outer = String::from("gzip compressed data");
+    if data.len() >= 10 {
+        let flags = data[3];
+        if flags & 0x08 != 0 {
+            // FNAME follows the 10-byte header (after FEXTRA when present).
+            let mut at = 10;
+            if flags & 0x04 != 0 && data.len() >= 12 {
+                at += 2 + usize::from(u16::from_le_bytes([data[10], data[11]]));
+            }
+            if let Some(rest) = data.get(at..) {
+                let name = rest.split(|&c| c == 0).next().unwrap_or(b"");
+                outer.push_str(&format!(", was \"{}\"", String::from_utf8_lossy(name)));
+            }
+        }
+        let mtime = u32::from_le_bytes([data[4], data[5], data[6], data[7]]);
+        if mtime != 0 {
+            let (y, mo, d, h, mi, sec) = super::fslist::civil(i64::from(mtime));
+            const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            let wd = DAYS[(i64::from(mtime) / 86400 % 7) as usize];
+            outer.push_str(&format!(
+                ", last modified: {wd} {} {d:2} {h:02}:{mi:02}:{sec:02} {y}",
+                MONTHS[mo as usize - 1]
+            ));
+        }
+        match data[8] {
+            2 => outer.push_str(", max compression"),
+            4 => outer.push_str(", max speed"),
+            _ => {}
+        }
+        let os = match data[9] {
+            0 => "FAT filesystem (MS-DOS, OS/2, NT)",
+            3 => "Unix",
+            7 => "Macintosh",
+            11 => "NTFS filesystem (NT)",
+            _ => "",
+        };
+        if !os.is_empty() {
+            outer.push_str(&format!(", from {os}"));
+        }
+    }
+    // The content, decompressed as far as libmagic looks (1 MiB).
+    let mut inner = Vec::new();
+    let decoder = flate2::read::MultiGzDecoder::new(data);
+    let _ = std::io::Read::read_to_end(&mut std::io::Read::take(decoder, 1 << 20), &mut inner);
+    let plain = Stat {
+        mode: st.mode & !0o7777,
+        ..st.clone()
+    };
+    format!("{} ({outer})", describe(&inner, &plain))
+}
+
+/// Compiled time zone data (tzfile(5)): version and the counts of the version-1 header.
+fn tzif(data: &[u8]) -> String {
+    let count = |i: usize| {
+        u32::from_be_bytes([
+            data[20 + 4 * i],
+            data[21 + 4 * i],
+            data[22 + 4 * i],
+            data[23 + 4 * i],
+        ])
+    };
+    let (isut, isstd, leap, time, types, chars) =
+        (count(0), count(1), count(2), count(3), count(4), count(5));
+    let n = |v: u32, one: &str, many: &str| match v {
+        0 => format!("no {many}"),
+        1 => format!("1 {one}"),
+        v => format!("{v} {many}"),
+    };
+    // Version 1 data present: "fat"; version 2+ files with an empty v1 block are "slim".
+    let fat = time + types + chars + leap + isut + isstd > 0;
+    let version = match data[4] {
+        0 => "version 1".to_string(),
+        v => format!("version {}", v as char),
+    };
+    format!(
+        "timezone data ({}), {version}, {}, {}, {}, {}, {}, {}",
+        if fat { "fat" } else { "slim" },
+        n(isut, "gmt time flag", "gmt time flags"),
+        n(isstd, "std time flag", "std time flags"),
+        n(leap, "leap second", "leap seconds"),
+        n(time, "transition time", "transition times"),
+        n(types, "local time type", "local time types"),
+        n(chars, "abbreviation char", "abbreviation chars"),
+    )
+}
+
+/// libmagic's troff test: the text starts with a comment (`.\"`, `'\"`, `'.\"`, `\"`,
+/// `''`) or one of its first 20 lines is a two-character request (`.TH `).
+fn is_troff(data: &[u8]) -> bool {
+    // search/1 at offset 0: the comment must be the very first bytes.
+    let head = data;
+    let starts = [&b".\\\""[..], b"'\\\"", b"'.\\\"", b"\\\"", b"''"];
+    if starts.iter().any(|p| head.starts_with(p)) {
+        return true;
+    }
+    data.split(|&c| c == b'\n').take(20).any(|l| {
+        l.len() >= 4
+            && l[0] == b'.'
+            && l[1].is_ascii_alphanumeric()
+            && l[2].is_ascii_alphanumeric()
+            && (l[3] == b' ' || l[3] == b'\t')
+    })
+}
+
+/// The script kind libmagic names from a `#!` line: its own entries for the common
+/// interpreters, else "a INTERPRETER-LINE".
+fn script(data: &[u8]) -> Option<String> {
     let first = data.strip_prefix(b"#!")?;
     let line = first.split(|&c| c == b'\n').next().unwrap_or(b"");
     let line = String::from_utf8_lossy(line);
@@ -231,15 +343,14 @@ fn script(data: &[u8]) -> Option<&'static str> {
         prog = words.next()?.to_string();
     }
     Some(match prog.as_str() {
-        "sh" => "POSIX shell",
-        "bash" => "Bourne-Again shell",
-        "dash" => "POSIX shell",
-        "zsh" => "Paul Falstad's zsh",
-        "perl" => "Perl",
-        "ruby" => "Ruby",
-        "awk" | "gawk" => "awk",
-        p if p.starts_with("python") => "Python",
-        _ => return None,
+        "sh" => "POSIX shell".into(),
+        "bash" => "Bourne-Again shell".into(),
+        "zsh" => "Paul Falstad's zsh".into(),
+        "tcsh" => "Tenex C shell".into(),
+        "perl" => "Perl".into(),
+        "ruby" => "Ruby".into(),
+        p if p.starts_with("python") => "Python".into(),
+        _ => format!("a {}", line.trim()),
     })
 }
 
@@ -248,9 +359,10 @@ fn script(data: &[u8]) -> Option<&'static str> {
 fn text_kind(data: &[u8]) -> Option<(&'static str, Vec<String>)> {
     // libmagic judges text on the first 64 KiB.
     let data = &data[..data.len().min(65536)];
+    // libmagic's text bytes: printable ASCII and \a \b \t \n \v \f \r ESC.
     let ascii = data
         .iter()
-        .all(|&c| c == b'\n' || c == b'\t' || c == b'\r' || c == 0x0c || (0x20..0x7f).contains(&c));
+        .all(|&c| matches!(c, 7..=13 | 0x1b) || (0x20..0x7f).contains(&c));
     let kind = if ascii {
         "ASCII text"
     } else if !data.contains(&0)
@@ -262,18 +374,41 @@ fn text_kind(data: &[u8]) -> Option<(&'static str, Vec<String>)> {
         return None;
     };
     let mut notes = Vec::new();
+    // Line lengths count characters (code points in UTF-8 text), as libmagic does.
     let longest = data
         .split(|&c| c == b'\n')
-        .map(<[u8]>::len)
+        .map(|l| l.iter().filter(|&&b| b & 0xc0 != 0x80).count())
         .max()
         .unwrap_or(0);
     if longest > 300 {
         notes.push(format!("with very long lines ({longest})"));
     }
-    if data.windows(2).any(|w| w == b"\r\n") {
-        notes.push("with CRLF line terminators".into());
-    } else if !data.contains(&b'\n') {
+    // Line terminators as libmagic names them: nothing for LF alone, else each kind seen.
+    let (mut crlf, mut cr, mut lf) = (0, 0, 0);
+    for (i, &c) in data.iter().enumerate() {
+        match c {
+            b'\r' if data.get(i + 1) == Some(&b'\n') => crlf += 1,
+            b'\r' => cr += 1,
+            b'\n' if i > 0 && data[i - 1] == b'\r' => {}
+            b'\n' => lf += 1,
+            _ => {}
+        }
+    }
+    if crlf + cr > 0 {
+        let kinds: Vec<&str> = [(crlf, "CRLF"), (cr, "CR"), (lf, "LF")]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(_, k)| *k)
+            .collect();
+        notes.push(format!("with {} line terminators", kinds.join(", ")));
+    } else if lf == 0 {
         notes.push("with no line terminators".into());
+    }
+    if data.contains(&0x1b) {
+        notes.push("with escape sequences".into());
+    }
+    if data.contains(&0x08) {
+        notes.push("with overstriking".into());
     }
     Some((kind, notes))
 }
