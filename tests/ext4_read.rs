@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use rfish::block::{self, OpenOptions};
@@ -47,26 +47,7 @@ fn open(img: &Path) -> Vfs {
 }
 
 fn rfish_bytes(dir: &Path, script: &str) -> (Vec<u8>, String, i32) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rfish"))
-        .arg("--ro")
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn rfish");
-    // Feed the script from another thread: a long script's output would otherwise fill
-    // the stdout pipe while this thread is still writing stdin.
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = script.as_bytes().to_vec();
-    let feeder = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().expect("wait");
-    feeder.join().expect("feeder").expect("write script");
-    (
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code().unwrap_or(-1),
-    )
+    common::rfish_raw(dir, &["--ro"], script)
 }
 
 /// `ll /` shows the appliance's own `/` as `..` (and counts it in `total`): blank out that

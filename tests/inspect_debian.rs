@@ -25,26 +25,7 @@ fn fx() -> PathBuf {
 }
 
 fn rfish_in(dir: &Path, args: &[&str], script: &str) -> (Vec<u8>, String, i32) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rfish"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn rfish");
-    // Feed the script from another thread: a long script's output would otherwise fill
-    // the stdout pipe while this thread is still writing stdin.
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = script.as_bytes().to_vec();
-    let feeder = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().expect("wait");
-    feeder.join().expect("feeder").expect("write script");
-    (
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code().unwrap_or(-1),
-    )
+    common::rfish_raw(dir, args, script)
 }
 
 /// The Debian guest changes with every Debian point release, so guestfish runs on the same

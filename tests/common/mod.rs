@@ -176,3 +176,28 @@ pub fn record(name: &str) -> (Vec<u8>, String) {
     let err = std::fs::read_to_string(dir.join(format!("{name}.err"))).expect("read .err");
     (out, err)
 }
+
+/// Run rfish with `args` in `dir` on `script` as standard input; returns the raw standard
+/// output (it may hold binary data), standard error and the exit status. The script is fed
+/// from another thread: a long script's output would otherwise fill the stdout pipe while
+/// this thread is still writing stdin.
+pub fn rfish_raw(dir: &Path, args: &[&str], script: &str) -> (Vec<u8>, String, i32) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rfish"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rfish");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = script.as_bytes().to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder").expect("write script");
+    (
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
