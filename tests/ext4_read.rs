@@ -610,3 +610,28 @@ fn df_and_statvfs_agree_with_the_kernel() {
         assert_eq!(df_numbers(lines[1]), df_numbers(&h), "{img}: df -h");
     }
 }
+
+#[test]
+fn checksum_device_equals_the_host_tools() {
+    let dir = fx();
+    for (kind, tool) in [("md5", "md5sum"), ("sha256", "sha256sum"), ("crc", "cksum")] {
+        let want = Command::new(tool)
+            .arg(dir.join("ext2.img"))
+            .output()
+            .expect(tool)
+            .stdout;
+        let want = String::from_utf8_lossy(&want)
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let (out, err, status) = rfish_bytes(
+            &dir,
+            &format!(
+                "add ext2.img readonly:true format:raw\nrun\nchecksum-device {kind} /dev/sda\n"
+            ),
+        );
+        assert_eq!(status, 0, "{err}");
+        assert_eq!(String::from_utf8_lossy(&out).trim(), want, "{kind}");
+    }
+}

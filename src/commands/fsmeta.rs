@@ -672,3 +672,142 @@ pub static DF_H: CommandSpec = cmd(
         )))
     },
 );
+
+/// `readdir`.
+pub static READDIR: CommandSpec = cmd(
+    "readdir",
+    &[arg("dir", ArgKind::Path)],
+    RetType::StructList,
+    "read directories entries",
+    "Every entry of a directory, . and .. included, in the order the filesystem returns \
+     them: inode number, type (b block device, c character device, d directory, f FIFO, \
+     l symbolic link, r regular file, s socket, u unknown) and name.",
+    &["readdir /etc"],
+    |ctx, args| {
+        let s = &*ctx.session;
+        let dir = args.text(0);
+        let node = resolve(s, "readdir", "opendir", &dir, true)?;
+        let err = |e: crate::fs::FsError| path_error("readdir", "opendir", &dir, &e);
+        let fs = s.vfs.fs(&node);
+        let list = fs.read_dir(node.ino).map_err(err)?;
+        let parent = s
+            .vfs
+            .resolve(&format!("{}/..", node.path), true)
+            .map_err(err)?;
+        let letter = |k: FileType| match k {
+            FileType::BlockDevice => "b",
+            FileType::CharDevice => "c",
+            FileType::Directory => "d",
+            FileType::Fifo => "f",
+            FileType::Symlink => "l",
+            FileType::Regular => "r",
+            FileType::Socket => "s",
+            FileType::Unknown => "u",
+        };
+        let entry = |ino: u64, kind: FileType, name: &[u8]| {
+            vec![
+                ("ino", Field::Int(ino as i64)),
+                ("ftyp", Field::Str(letter(kind).into())),
+                (
+                    "name",
+                    Field::Str(String::from_utf8_lossy(name).into_owned()),
+                ),
+            ]
+        };
+        let mut out = vec![
+            entry(node.ino, FileType::Directory, b"."),
+            entry(parent.ino, FileType::Directory, b".."),
+        ];
+        for e in list {
+            let kind = match e.kind {
+                FileType::Unknown => fs
+                    .stat(e.ino)
+                    .map(|st| st.file_type())
+                    .unwrap_or(FileType::Unknown),
+                k => k,
+            };
+            out.push(entry(e.ino, kind, &e.name));
+        }
+        Ok(Value::StructList(out))
+    },
+);
+
+/// Reads bytes at an offset into a buffer, returning the count.
+type ReadAt<'a> = dyn FnMut(u64, &mut [u8]) -> Result<usize, CmdError> + 'a;
+
+/// Does a reader hold only zero bytes?
+fn all_zero(read: &mut ReadAt<'_>, size: u64) -> Result<bool, CmdError> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0;
+    while pos < size {
+        let want = ((size - pos) as usize).min(buf.len());
+        let n = read(pos, &mut buf[..want])?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        pos += n as u64;
+    }
+    Ok(true)
+}
+
+/// `is-zero`.
+pub static IS_ZERO: CommandSpec = cmd(
+    "is-zero",
+    &[arg("path", ArgKind::Path)],
+    RetType::Bool,
+    "test if a file contains all zero bytes",
+    "true if the file is empty or holds only zero bytes.",
+    &["is-zero /etc/hostname"],
+    |ctx, args| {
+        let s = &*ctx.session;
+        let path = args.text(0);
+        let (node, size) = super::fsread::open_file(s, "is_zero", &path)?;
+        let fs = s.vfs.fs(&node);
+        let mut read = |pos: u64, buf: &mut [u8]| {
+            fs.read(node.ino, pos, buf)
+                .map_err(|e| path_error("is_zero", "", &path, &e))
+        };
+        Ok(Value::Bool(all_zero(&mut read, size)?))
+    },
+);
+
+/// `is-zero-device`.
+pub static IS_ZERO_DEVICE: CommandSpec = cmd(
+    "is-zero-device",
+    &[arg("device", ArgKind::Device)],
+    RetType::Bool,
+    "test if a device contains all zero bytes",
+    "true if every byte of the device is zero (unallocated ranges are not read).",
+    &["is-zero-device /dev/sda2"],
+    |ctx, args| {
+        let d = ctx.session.device("is_zero_device", &args.text(0))?;
+        let size = d.dev.size();
+        let name = d.name.clone();
+        let dev = d.dev;
+        let mut pos = 0;
+        let mut buf = vec![0u8; 1 << 20];
+        while pos < size {
+            let (run, kind) = dev
+                .block_status(pos, size - pos)
+                .map_err(|e| CmdError::api("is_zero_device", format!("{name}: {e}")))?;
+            let run = run.max(1).min(size - pos);
+            if kind == crate::block::Allocation::Data {
+                let mut at = pos;
+                while at < pos + run {
+                    let n = ((pos + run - at) as usize).min(buf.len());
+                    dev.read_at(&mut buf[..n], at)
+                        .map_err(|e| CmdError::api("is_zero_device", format!("{name}: {e}")))?;
+                    if buf[..n].iter().any(|&b| b != 0) {
+                        return Ok(Value::Bool(false));
+                    }
+                    at += n as u64;
+                }
+            }
+            pos += run;
+        }
+        Ok(Value::Bool(true))
+    },
+);

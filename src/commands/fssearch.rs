@@ -880,3 +880,33 @@ pub static STRINGS_E: CommandSpec = cmd(
         ))
     },
 );
+
+/// `checksum-device`.
+pub static CHECKSUM_DEVICE: CommandSpec = cmd(
+    "checksum-device",
+    &[
+        arg("csumtype", ArgKind::String),
+        arg("device", ArgKind::Device),
+    ],
+    RetType::String,
+    "compute MD5, SHAx or CRC checksum of the contents of a device",
+    "The checksum of every byte of a device, as checksum computes it for a file.",
+    &["checksum-device md5 /dev/sda1"],
+    |ctx, args| {
+        let kind = args.text(0);
+        let mut h = hasher("checksum_device", &kind)?;
+        let d = ctx.session.device("checksum_device", &args.text(1))?;
+        let size = d.dev.size();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut pos = 0;
+        while pos < size {
+            let n = ((size - pos) as usize).min(buf.len());
+            d.dev
+                .read_at(&mut buf[..n], pos)
+                .map_err(|e| CmdError::api("checksum_device", format!("{}: {e}", d.name)))?;
+            h.update(&buf[..n]);
+            pos += n as u64;
+        }
+        Ok(Value::String(h.finish().into_bytes()))
+    },
+);
