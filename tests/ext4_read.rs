@@ -85,19 +85,7 @@ fn read_commands_print_what_guestfish_printed() {
     assert_eq!(status, 0, "rfish failed: {err}");
     assert_eq!(err, guestfish_errors_as_rfish(&want_err));
     let (got, want) = (mask_ll_root(&out), mask_ll_root(&want_out));
-    if got != want {
-        let first = got
-            .lines()
-            .zip(want.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(0);
-        panic!(
-            "stdout differs from guestfish's at line {}:\n  rfish:     {:?}\n  guestfish: {:?}",
-            first + 1,
-            got.lines().nth(first),
-            want.lines().nth(first)
-        );
-    }
+    common::assert_same_output(&got, &want);
 }
 
 /// getfattr's view of a host file's xattrs: name → value.

@@ -64,19 +64,7 @@ fn inspection_and_file_commands_print_what_guestfish_prints() {
         String::from_utf8_lossy(&out),
         String::from_utf8_lossy(&want.stdout),
     );
-    if got != want {
-        let first = got
-            .lines()
-            .zip(want.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(0);
-        panic!(
-            "stdout differs from guestfish's at line {}:\n  rfish:     {:?}\n  guestfish: {:?}",
-            first + 1,
-            got.lines().nth(first),
-            want.lines().nth(first)
-        );
-    }
+    common::assert_same_output(&got, &want);
 }
 
 #[test]

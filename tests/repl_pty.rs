@@ -10,11 +10,18 @@ use rexpect::session::{PtySession, spawn_command};
 const TIMEOUT_MS: u64 = 10_000;
 
 fn start(home: &std::path::Path) -> PtySession {
+    start_in(home, std::path::Path::new("."), &[])
+}
+
+/// rfish on a pty with `args`, in `dir`, past its banner and first prompt.
+fn start_in(home: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> PtySession {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfish"));
     cmd.env("HOME", home)
         .env("TERM", "xterm")
         .env("NO_COLOR", "1")
-        .env_remove("RFISH_PS1");
+        .env_remove("RFISH_PS1")
+        .current_dir(dir)
+        .args(args);
     let mut p = spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn rfish on a pty");
     p.exp_string("Welcome to rfish").expect("banner");
     p.exp_string("><fs> ").expect("prompt");
@@ -113,15 +120,11 @@ fn ctrl_c_interrupts_a_host_command_but_not_the_shell() {
 fn tab_completes_guest_paths_from_the_mounted_filesystem() {
     let fx = common::fixtures("ext4-fixtures.sh");
     let home = tempfile::tempdir().expect("home");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfish"));
-    cmd.env("HOME", home.path())
-        .env("TERM", "xterm")
-        .env("NO_COLOR", "1")
-        .env_remove("RFISH_PS1")
-        .current_dir(&fx)
-        .args(["--ro", "-a", "ext4.img", "-m", "/dev/sda"]);
-    let mut p = spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn rfish on a pty");
-    p.exp_string("><fs> ").expect("prompt");
+    let mut p = start_in(
+        home.path(),
+        &fx,
+        &["--ro", "-a", "ext4.img", "-m", "/dev/sda"],
+    );
     // A directory completes with its slash, a file with a space, then the line runs.
     p.send("cat /et").expect("type");
     p.send("\t").expect("tab");

@@ -433,14 +433,21 @@ pub static FILE: CommandSpec = cmd(
             .map_err(|e| path_error("file", "lstat", &path, &e))?;
         let text = match st.file_type() {
             FileType::Regular => {
-                // ELF section headers sit at the end: read whole files up to 64 MiB.
-                let mut head = vec![0u8; (st.size.min(64 << 20)) as usize];
-                let n = s
-                    .vfs
-                    .fs(&node)
-                    .read(node.ino, 0, &mut head)
-                    .map_err(|e| path_error("file", "", &path, &e))?;
-                head.truncate(n);
+                // libmagic looks at the first 1 MiB; an ELF file's section headers sit at
+                // its end, so only ELF files are read further (up to 64 MiB).
+                let fs = s.vfs.fs(&node);
+                let read = |len: u64| {
+                    let mut buf = vec![0u8; st.size.min(len) as usize];
+                    let n = fs
+                        .read(node.ino, 0, &mut buf)
+                        .map_err(|e| path_error("file", "", &path, &e))?;
+                    buf.truncate(n);
+                    Ok::<_, CmdError>(buf)
+                };
+                let mut head = read(1 << 20)?;
+                if head.starts_with(b"\x7fELF") && st.size > head.len() as u64 {
+                    head = read(64 << 20)?;
+                }
                 describe(&head, &st)
             }
             FileType::Directory => "directory".into(),

@@ -4,6 +4,7 @@
 //! `/dev/[hsv]dXN` and `/dev/xvdXN` by drive index, `/dev/mapper/VG-LV` as `/dev/VG/LV`.
 //! Entries that do not resolve, swap, and pseudo or removable filesystems are dropped.
 
+use super::release::unquote;
 use super::{Candidate, small_file};
 use crate::fs::vfs::Vfs;
 
@@ -99,10 +100,6 @@ pub fn resolve(spec: &str, root: &str, candidates: &[Candidate]) -> Option<Strin
         .iter()
         .any(|c| c.name == spec)
         .then(|| spec.to_string())
-}
-
-fn unquote(v: &str) -> String {
-    v.trim_matches('"').to_string()
 }
 
 /// Canonical form of an fstab path: no repeated or trailing slashes.

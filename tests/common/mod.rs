@@ -201,3 +201,20 @@ pub fn rfish_raw(dir: &Path, args: &[&str], script: &str) -> (Vec<u8>, String, i
         out.status.code().unwrap_or(-1),
     )
 }
+
+/// Fail with the first differing line when rfish's standard output is not guestfish's.
+pub fn assert_same_output(got: &str, want: &str) {
+    if got != want {
+        let first = got
+            .lines()
+            .zip(want.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        panic!(
+            "stdout differs from guestfish's at line {}:\n  rfish:     {:?}\n  guestfish: {:?}",
+            first + 1,
+            got.lines().nth(first),
+            want.lines().nth(first)
+        );
+    }
+}
