@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::Rng;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,18 +16,6 @@ use rfish::block::{self, BlockDev, Device, OpenOptions};
 use rfish::fs::ext4::Ext4;
 use rfish::fs::vfs::{Mount, Vfs};
 use rfish::fs::{FileType, Filesystem};
-
-/// A small deterministic generator (xorshift), so a failing case can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// How far a damaged image got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

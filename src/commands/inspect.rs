@@ -1,7 +1,6 @@
-//! Inspection commands: inspect-os and the inspect-get-* family, inspect-list-applications2
-//! and the -i option's mounting (src/inspect/ does the work).
+//! Inspection commands: inspect-os and the inspect-get-* family, and the -i option's
+//! mounting (inspect_apps.rs lists applications) (src/inspect/ does the work).
 
-use super::output::Field;
 use super::spec::{ArgKind, ArgSpec, CommandSpec, RetType, arg, declared as cmd};
 use super::{Args, CmdError, Ctx, Value};
 use crate::inspect::{Candidate, OsInfo};
@@ -43,7 +42,11 @@ pub fn inspect_os(s: &mut Session) -> Result<Vec<String>, CmdError> {
 }
 
 /// The inspection data of `root`.
-fn root_info<'a>(s: &'a mut Session, func: &str, root: &str) -> Result<&'a OsInfo, CmdError> {
+pub(crate) fn root_info<'a>(
+    s: &'a mut Session,
+    func: &str,
+    root: &str,
+) -> Result<&'a OsInfo, CmdError> {
     // The argument must name a device first (guestfish checks that before anything).
     s.device(func, root)?;
     if s.inspected.is_empty() {
@@ -305,58 +308,6 @@ pub static INSPECT_GET_FILESYSTEMS: CommandSpec = cmd(
             o.filesystems()
                 .into_iter()
                 .map(String::into_bytes)
-                .collect(),
-        ))
-    },
-);
-
-/// `inspect-list-applications2`.
-pub static INSPECT_LIST_APPLICATIONS2: CommandSpec = cmd(
-    "inspect-list-applications2",
-    ROOT,
-    RetType::StructList,
-    "get list of applications installed in the operating system",
-    "The packages installed in the guest (dpkg's status database for deb guests), sorted \
-     by name. The guest's filesystems must be mounted (as -i does).",
-    &["inspect-list-applications2 /dev/sda1"],
-    |ctx, args| {
-        let root = args.text(0);
-        let o = root_info(ctx.session, "inspect_list_applications2", &root)?;
-        let apps = match o.package_format() {
-            "deb" => {
-                let data = super::fsread::read_all(
-                    ctx.session,
-                    "inspect_list_applications2",
-                    "/var/lib/dpkg/status",
-                )?;
-                crate::inspect::apps::dpkg_status(&String::from_utf8_lossy(&data))
-            }
-            _ => Vec::new(),
-        };
-        let s = |v: &str| Field::Str(v.to_string());
-        Ok(Value::StructList(
-            apps.iter()
-                .map(|a| {
-                    vec![
-                        ("app2_name", s(&a.name)),
-                        ("app2_display_name", s("")),
-                        ("app2_epoch", Field::Int(a.epoch)),
-                        ("app2_version", s(&a.version)),
-                        ("app2_release", s(&a.release)),
-                        ("app2_arch", s(&a.arch)),
-                        ("app2_install_path", s("")),
-                        ("app2_trans_path", s("")),
-                        ("app2_publisher", s("")),
-                        ("app2_url", s(&a.url)),
-                        ("app2_source_package", s(&a.source)),
-                        ("app2_summary", s(&a.summary)),
-                        ("app2_description", s(&a.description)),
-                        ("app2_spare1", s("")),
-                        ("app2_spare2", s("")),
-                        ("app2_spare3", s("")),
-                        ("app2_spare4", s("")),
-                    ]
-                })
                 .collect(),
         ))
     },

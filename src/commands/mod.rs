@@ -20,6 +20,7 @@ pub mod fsread;
 pub mod fssearch;
 pub mod help;
 pub mod inspect;
+pub mod inspect_apps;
 pub mod lvm;
 pub mod mount;
 pub mod output;

@@ -2,7 +2,7 @@
 
 use super::{
     CommandSpec, blockdev, disk, fish, fsarchive, fslist, fsmeta, fsread, fssearch, help, inspect,
-    lvm, mount, part, partwrite, probe,
+    inspect_apps, lvm, mount, part, partwrite, probe,
 };
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
@@ -172,7 +172,8 @@ static COMMANDS: &[&CommandSpec] = &[
     &inspect::INSPECT_IS_LIVE,
     &inspect::INSPECT_IS_NETINST,
     &inspect::INSPECT_IS_MULTIPART,
-    &inspect::INSPECT_LIST_APPLICATIONS2,
+    &inspect_apps::INSPECT_LIST_APPLICATIONS,
+    &inspect_apps::INSPECT_LIST_APPLICATIONS2,
     &probe::BLKID,
     &probe::FINDFS_LABEL,
     &probe::FINDFS_UUID,

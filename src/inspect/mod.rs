@@ -8,6 +8,7 @@
 pub mod apps;
 pub mod fstab;
 pub mod release;
+pub mod rpm;
 
 use std::sync::Arc;
 

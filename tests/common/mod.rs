@@ -218,3 +218,18 @@ pub fn assert_same_output(got: &str, want: &str) {
         );
     }
 }
+
+/// A small deterministic generator (xorshift), so a failing hostile-input case can be
+/// replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next value.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
