@@ -215,14 +215,8 @@ impl Session {
         crate::lvm::scan(&candidates).map_err(|e| CmdError::api(func, e))
     }
 
-    /// Open the filesystem on a device for mounting: (canonical device name, filesystem,
-    /// device is read-only). rfish drives ext2/3/4 natively; other types need the
-    /// appliance.
-    pub fn open_filesystem(
-        &mut self,
-        func: &str,
-        name: &str,
-    ) -> Result<(String, Arc<dyn crate::fs::Filesystem>, bool), CmdError> {
+    /// A device and the filesystem type blkid would name on it (empty when none).
+    pub fn device_fs_type(&mut self, func: &str, name: &str) -> Result<(DevRef, String), CmdError> {
         let d = self.device(func, name)?;
         let probed = crate::part::probe::probe(d.dev.as_ref())
             .map_err(|e| CmdError::api(func, format!("{}: {e}", d.name)))?;
@@ -231,6 +225,18 @@ impl Session {
             .and_then(|p| p.get("TYPE"))
             .unwrap_or("")
             .to_string();
+        Ok((d, kind))
+    }
+
+    /// Open the filesystem on a device for mounting: (canonical device name, filesystem,
+    /// device is read-only). rfish drives ext2/3/4 natively; other types need the
+    /// appliance.
+    pub fn open_filesystem(
+        &mut self,
+        func: &str,
+        name: &str,
+    ) -> Result<(String, Arc<dyn crate::fs::Filesystem>, bool), CmdError> {
+        let (d, kind) = self.device_fs_type(func, name)?;
         match kind.as_str() {
             "ext2" | "ext3" | "ext4" => {
                 let fs = crate::fs::ext4::Ext4::open(d.dev.clone())

@@ -34,6 +34,7 @@ fn exercise(dev: Device) -> Reached {
         return Reached::Refused;
     };
     let _ = fs.statvfs();
+    let _ = rfish::fs::ext4::min_size::minimum_blocks(&fs);
     let mut vfs = Vfs::default();
     let fs: Arc<dyn Filesystem> = Arc::new(fs);
     if vfs

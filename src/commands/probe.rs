@@ -55,6 +55,41 @@ pub static VFS_UUID: CommandSpec = cmd(
     |ctx, args| key(ctx, "vfs_uuid", args, "UUID"),
 );
 
+/// `vfs-minimum-size`.
+pub static VFS_MINIMUM_SIZE: CommandSpec = cmd(
+    "vfs-minimum-size",
+    MOUNTABLE,
+    RetType::Int64,
+    "get minimum filesystem size",
+    "The smallest size in bytes the filesystem could be shrunk to. For ext2/3/4 this is \
+     resize2fs -P's estimate (computed natively, the filesystem need not be mounted) times \
+     the block size.",
+    &["vfs-minimum-size /dev/sda1"],
+    |ctx, args| {
+        let func = "vfs_minimum_size";
+        let (d, kind) = ctx.session.device_fs_type(func, &args.text(0))?;
+        match kind.as_str() {
+            "ext2" | "ext3" | "ext4" => {
+                let err = |e: crate::fs::FsError| CmdError::api(func, format!("{}: {e}", d.name));
+                let fs = crate::fs::ext4::Ext4::open(d.dev.clone()).map_err(err)?;
+                let blocks = crate::fs::ext4::min_size::minimum_blocks(&fs).map_err(err)?;
+                Ok(Value::Int((blocks * u64::from(fs.sb.block_size)) as i64))
+            }
+            "ntfs" | "btrfs" | "xfs" => Err(CmdError::api(
+                func,
+                format!(
+                    "{}: {kind} is not supported yet: rfish reads ext2, ext3 and ext4 natively, and other filesystems will be measured through its appliance",
+                    d.name
+                ),
+            )),
+            other => Err(CmdError::api(
+                func,
+                format!("don't know how to get minimum size of '{other}' filesystems"),
+            )),
+        }
+    },
+);
+
 /// `blkid`.
 pub static BLKID: CommandSpec = cmd(
     "blkid",

@@ -182,6 +182,7 @@ static COMMANDS: &[&CommandSpec] = &[
     &probe::VFS_LABEL,
     &probe::VFS_TYPE,
     &probe::VFS_UUID,
+    &probe::VFS_MINIMUM_SIZE,
 ];
 
 /// What rfish adds to guestfish: whole commands (`"name"`) and optional arguments

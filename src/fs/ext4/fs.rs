@@ -152,6 +152,11 @@ impl Ext4 {
         })
     }
 
+    /// The group descriptors, as read.
+    pub fn group_descs(&self) -> &[GroupDesc] {
+        &self.groups
+    }
+
     /// The device the filesystem is read from.
     pub fn device(&self) -> &Device {
         &self.dev

@@ -15,6 +15,7 @@ pub mod group_desc;
 pub mod htree;
 pub mod inode;
 pub mod journal;
+pub mod min_size;
 pub mod superblock;
 pub mod xattr;
 

@@ -11,6 +11,8 @@ use super::checksum::crc32c_raw;
 
 /// compat: has_journal.
 pub const COMPAT_HAS_JOURNAL: u32 = 0x4;
+/// compat: sparse_super2 (superblock backups only in the groups s_backup_bgs names).
+pub const COMPAT_SPARSE_SUPER2: u32 = 0x200;
 /// incompat: filetype in directory entries.
 pub const INCOMPAT_FILETYPE: u32 = 0x2;
 /// incompat: journal needs recovery.
@@ -81,6 +83,8 @@ pub struct Superblock {
     pub csum_seed: u32,
     /// Number of block groups.
     pub group_count: u32,
+    /// Blocks per allocation cluster (bigalloc; 1 without).
+    pub cluster_ratio: u64,
 }
 
 fn bad(detail: String) -> BlockError {
@@ -218,12 +222,20 @@ impl Superblock {
             reserved_gdt_blocks: le16(b, 206) as u16,
             csum_seed,
             group_count: group_count as u32,
+            cluster_ratio,
             raw,
         })
     }
 
-    /// Does group `g` hold a superblock backup (sparse_super: 0, 1, powers of 3, 5, 7)?
+    /// Does group `g` hold a superblock backup (sparse_super: 0, 1, powers of 3, 5, 7;
+    /// sparse_super2: 0 and the two groups the superblock names)?
     pub fn group_has_super(&self, g: u32) -> bool {
+        if g == 0 {
+            return true;
+        }
+        if self.compat & COMPAT_SPARSE_SUPER2 != 0 {
+            return g == le32(&self.raw, 0x24c) as u32 || g == le32(&self.raw, 0x250) as u32;
+        }
         if g <= 1 || self.ro_compat & RO_COMPAT_SPARSE_SUPER == 0 {
             return true;
         }
