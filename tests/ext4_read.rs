@@ -623,3 +623,97 @@ fn checksum_device_equals_the_host_tools() {
         assert_eq!(String::from_utf8_lossy(&out).trim(), want, "{kind}");
     }
 }
+
+/// Loop-mount `img` read-only (no journal replay) on a fresh directory; `None` when this
+/// machine cannot (not root).
+fn kernel_mount(img: &Path) -> Option<tempfile::TempDir> {
+    let mnt = tempfile::tempdir().expect("mnt");
+    let ext2 = img.ends_with("ext2.img");
+    let opts = if ext2 { "loop,ro" } else { "loop,ro,noload" };
+    let mounted = Command::new("mount")
+        .args(["-o", opts])
+        .arg(img)
+        .arg(mnt.path())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    mounted.then_some(mnt)
+}
+
+#[test]
+fn readdir_order_and_inodes_are_the_kernels() {
+    // Oracle: the kernel's readdir of the same image (`ls -fai`: unsorted, `.` and `..`
+    // included, d_ino). Linux hashes `.` and `..` like other names in one-block and
+    // inline directories, and lists them first in indexed ones.
+    let dir = fx();
+    let images = [
+        "ext4.img",
+        "ext4-4k.img",
+        "ext3.img",
+        "ext2.img",
+        "inline.img",
+        "bigalloc.img",
+        "bigdir.img",
+    ];
+    for (i, img) in images.iter().enumerate() {
+        let Some(mnt) = kernel_mount(&dir.join(img)) else {
+            assert_eq!(i, 0, "{img} did not mount although the others did");
+            eprintln!("cannot loop-mount {img} (not root?): skipped");
+            return;
+        };
+        let find = Command::new("find")
+            .arg(mnt.path())
+            .args(["-type", "d"])
+            .output()
+            .expect("find");
+        let root = mnt.path().to_string_lossy().into_owned();
+        let mut dirs: Vec<String> = String::from_utf8_lossy(&find.stdout)
+            .lines()
+            .map(|l| {
+                let rel = &l[root.len()..];
+                if rel.is_empty() {
+                    "/".into()
+                } else {
+                    rel.to_string()
+                }
+            })
+            .collect();
+        dirs.sort();
+        let mut want = String::new();
+        for d in &dirs {
+            let ls = Command::new("ls")
+                .arg("-fai")
+                .arg(format!("{root}{d}"))
+                .output()
+                .expect("ls");
+            want.push_str(&format!("### {d}\n"));
+            for line in String::from_utf8_lossy(&ls.stdout).lines() {
+                let (ino, name) = line.trim_start().split_once(' ').expect("ino name");
+                // ls stats `..` of a mount's root: the host's directory, not d_ino.
+                let ino = if d == "/" && name == ".." { "2" } else { ino };
+                want.push_str(&format!("{ino} {name}\n"));
+            }
+        }
+        let _ = Command::new("umount").arg(mnt.path()).status();
+        let mut script = format!("add {img} readonly:true format:raw\nrun\nmount-ro /dev/sda /\n");
+        for d in &dirs {
+            let quoted = d.replace('\\', "\\\\").replace('"', "\\\"");
+            script.push_str(&format!("echo \"### {quoted}\"\nreaddir \"{quoted}\"\n"));
+        }
+        let (out, err, status) = rfish_bytes(&dir, &script);
+        assert_eq!(status, 0, "{img}: {err}");
+        let mut got = String::new();
+        let mut ino = String::new();
+        for line in String::from_utf8_lossy(&out).lines() {
+            if line.starts_with("### ") {
+                got.push_str(line);
+                got.push('\n');
+            } else if let Some(v) = line.strip_prefix("  ino: ") {
+                ino = v.to_string();
+            } else if let Some(v) = line.strip_prefix("  name: ") {
+                got.push_str(&format!("{ino} {v}\n"));
+            }
+        }
+        common::assert_same_output(&got, &want);
+        eprintln!("{img}: {} directories in the kernel's order", dirs.len());
+    }
+}

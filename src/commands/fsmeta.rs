@@ -689,11 +689,23 @@ pub static READDIR: CommandSpec = cmd(
         let node = resolve(s, "readdir", "opendir", &dir, true)?;
         let err = |e: crate::fs::FsError| path_error("readdir", "opendir", &dir, &e);
         let fs = s.vfs.fs(&node);
-        let list = fs.read_dir(node.ino).map_err(err)?;
-        let parent = s
-            .vfs
-            .resolve(&format!("{}/..", node.path), true)
-            .map_err(err)?;
+        let list = match fs.read_dir_with_dots(node.ino).map_err(err)? {
+            Some(all) => all,
+            None => {
+                let parent = s
+                    .vfs
+                    .resolve(&format!("{}/..", node.path), true)
+                    .map_err(err)?;
+                let dot = |name: &[u8], ino| crate::fs::DirEntry {
+                    name: name.to_vec(),
+                    ino,
+                    kind: FileType::Directory,
+                };
+                let mut all = vec![dot(b".", node.ino), dot(b"..", parent.ino)];
+                all.extend(fs.read_dir(node.ino).map_err(err)?);
+                all
+            }
+        };
         let letter = |k: FileType| match k {
             FileType::BlockDevice => "b",
             FileType::CharDevice => "c",
@@ -714,10 +726,7 @@ pub static READDIR: CommandSpec = cmd(
                 ),
             ]
         };
-        let mut out = vec![
-            entry(node.ino, FileType::Directory, b"."),
-            entry(parent.ino, FileType::Directory, b".."),
-        ];
+        let mut out = Vec::with_capacity(list.len());
         for e in list {
             let kind = match e.kind {
                 FileType::Unknown => fs

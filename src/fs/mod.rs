@@ -150,8 +150,15 @@ pub trait Filesystem: Send + Sync {
     fn lookup(&self, dir: Ino, name: &[u8]) -> FsResult<Option<Ino>>;
     /// The attributes of an inode.
     fn stat(&self, ino: Ino) -> FsResult<Stat>;
-    /// Every entry of a directory except `.` and `..`, in on-disk order.
+    /// Every entry of a directory except `.` and `..`, in the order readdir(3) returns
+    /// them.
     fn read_dir(&self, dir: Ino) -> FsResult<Vec<DirEntry>>;
+    /// Every entry as readdir(3) returns them, `.` and `..` included where the filesystem
+    /// puts them and with its inode numbers; `None` when the filesystem has no such order
+    /// (callers then put `.` and `..` first).
+    fn read_dir_with_dots(&self, _dir: Ino) -> FsResult<Option<Vec<DirEntry>>> {
+        Ok(None)
+    }
     /// Read file bytes at `offset` into `buf`; returns the count (0 at end of file).
     fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> FsResult<usize>;
     /// The target of a symbolic link.

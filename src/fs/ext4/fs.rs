@@ -67,7 +67,10 @@ impl<K: Eq + Hash, V: Clone> SmallCache<K, V> {
 
 /// A directory's entries with a name index.
 struct Listing {
+    /// The entries without `.` and `..`, in readdir order.
     entries: Vec<DirEntry>,
+    /// `.` and `..` with their indexes in the complete readdir order.
+    dots: Vec<(usize, DirEntry)>,
     by_name: HashMap<Vec<u8>, usize>,
 }
 
@@ -379,24 +382,40 @@ impl Ext4 {
         if let Some(l) = self.dirs.lock().expect("dir cache").get(&inode.ino) {
             return Ok(l);
         }
-        let entries: Vec<DirEntry> = self
-            .raw_entries(inode)?
-            .into_iter()
-            .filter(|e| e.name != b"." && e.name != b"..")
-            .map(|e| DirEntry {
-                name: e.name,
-                ino: Ino::from(e.ino),
-                kind: e.kind,
-            })
+        let mut all: Vec<DirEntry> = Vec::new();
+        if inode.flags & inode::FLAG_INLINE_DATA != 0 {
+            // Inline directories store only the parent; readdir makes up `.`.
+            all.push(DirEntry {
+                name: b".".to_vec(),
+                ino: Ino::from(inode.ino),
+                kind: FileType::Directory,
+            });
+        }
+        all.extend(self.raw_entries(inode)?.into_iter().map(|e| DirEntry {
+            name: e.name,
+            ino: Ino::from(e.ino),
+            kind: e.kind,
+        }));
+        self.sort_like_readdir(inode, &mut all);
+        let is_dot = |e: &DirEntry| e.name == b"." || e.name == b"..";
+        let dots = all
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| is_dot(e))
+            .map(|(i, e)| (i, e.clone()))
             .collect();
-        let mut entries = entries;
-        self.sort_like_readdir(inode, &mut entries);
+        all.retain(|e| !is_dot(e));
+        let entries = all;
         let by_name = entries
             .iter()
             .enumerate()
             .map(|(i, e)| (e.name.clone(), i))
             .collect();
-        let l = Arc::new(Listing { entries, by_name });
+        let l = Arc::new(Listing {
+            entries,
+            dots,
+            by_name,
+        });
         self.dirs
             .lock()
             .expect("dir cache")
@@ -406,7 +425,9 @@ impl Ext4 {
 
     /// Linux returns the entries of a directory it treats as indexed (dir_index on, and
     /// the directory indexed, one block long or inline) in (hash, minor hash) order;
-    /// guestfish's unsorted outputs (checksums-out, tar-out) follow that order.
+    /// guestfish's unsorted outputs (checksums-out, tar-out, readdir) follow that order.
+    /// An indexed directory gives `.` and `..` first (the kernel files them under hashes
+    /// 0 and 2); a one-block or inline directory hashes them like any other name.
     fn sort_like_readdir(&self, inode: &Inode, entries: &mut [DirEntry]) {
         if self.sb.compat & COMPAT_DIR_INDEX == 0 {
             return;
@@ -427,7 +448,18 @@ impl Ext4 {
         let Some(v) = super::dirhash::HashVersion::from_disk(version, self.unsigned_hash) else {
             return;
         };
-        entries.sort_by_cached_key(|e| super::dirhash::dx_hash_pair(&e.name, v, self.hash_seed));
+        entries.sort_by_cached_key(|e| {
+            let dot_rank = match (indexed, e.name.as_slice()) {
+                (true, b".") => 0,
+                (true, b"..") => 1,
+                (true, _) => 2,
+                (false, _) => 0,
+            };
+            (
+                dot_rank,
+                super::dirhash::dx_hash_pair(&e.name, v, self.hash_seed),
+            )
+        });
     }
 
     /// Look a name up through the hash index.
@@ -586,6 +618,20 @@ impl Filesystem for Ext4 {
         }
         self.check_not_encrypted(&inode)?;
         Ok(self.listing(&inode)?.entries.clone())
+    }
+
+    fn read_dir_with_dots(&self, dir: Ino) -> FsResult<Option<Vec<DirEntry>>> {
+        let inode = self.inode(Self::ino32(dir)?)?;
+        if inode.kind() != FileType::Directory {
+            return Err(Errno::NotDir.into());
+        }
+        self.check_not_encrypted(&inode)?;
+        let listing = self.listing(&inode)?;
+        let mut all = listing.entries.clone();
+        for (at, dot) in &listing.dots {
+            all.insert((*at).min(all.len()), dot.clone());
+        }
+        Ok(Some(all))
     }
 
     fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> FsResult<usize> {
