@@ -160,6 +160,22 @@ jw -r $words
 jc
 DBG
 rm -f revoked.bin kept.bin
+# casefold (utf8-12.1): /cf holds a few names in one block, /cfbig 400 in an htree that
+# e2fsck -D built with casefolded hashes. Names are written by debugfs into directories
+# flagged casefold (+F); the host kernel may lack casefold support, e2fsprogs does not.
+rm -f casefold.img && truncate -s 16M casefold.img
+mkfs.ext4 -q -F -U "$uuid" -E "hash_seed=$seed,encoding=utf8" -O casefold -L casefold casefold.img
+printf 'strasse\n' > cf-a.txt; printf 'cafe\n' > cf-b.txt; printf 'hello\n' > cf-c.txt
+{
+  echo "mkdir cf"; echo "sif cf flags 0x40080000"
+  echo "mkdir cfbig"; echo "sif cfbig flags 0x40080000"
+  echo "write cf-a.txt cf/Straße"; echo "write cf-b.txt cf/Café"; echo "write cf-c.txt cf/HELLO"
+  echo "write cf-c.txt cf/ΣΊΣΥΦΟΣ"; echo "write cf-c.txt cf/ﬁle"; echo "mkdir cf/Sub"
+  for i in $(seq 1 400); do echo "write cf-c.txt cfbig/Entry-$i-Ärger"; done
+} > cf.cmds
+debugfs -w -f cf.cmds casefold.img >/dev/null 2>&1
+e2fsck -fyD casefold.img >/dev/null 2>&1 || true
+rm -f cf-a.txt cf-b.txt cf-c.txt cf.cmds
 # bigalloc: 16 KiB clusters of 4 KiB blocks.
 mk bigalloc.img 64M mkfs.ext4 "${common[@]}" -b 4096 -O bigalloc -C 16384 -L bigalloc
 touch done

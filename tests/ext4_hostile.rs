@@ -145,3 +145,8 @@ fn damaged_inline_data_images_never_panic_or_hang() {
 fn damaged_ext3_images_never_panic_or_hang() {
     fuzz("ext3.img", 200, 0x0bad_cafe_dead_beef);
 }
+
+#[test]
+fn damaged_casefold_images_never_panic_or_hang() {
+    fuzz("casefold.img", 200, 0x0c0f_fee0_1234_5678);
+}

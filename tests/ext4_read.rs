@@ -717,3 +717,200 @@ fn readdir_order_and_inodes_are_the_kernels() {
         eprintln!("{img}: {} directories in the kernel's order", dirs.len());
     }
 }
+
+#[test]
+fn casefolded_names_hash_as_e2fsprogs_hashes_them() {
+    // Oracle: `debugfs dx_hash -c -e utf8` (e2fsprogs' copy of the kernel's utf8 nfdicf
+    // tables). A name's casefolded hash decides where it lives in a casefolded htree
+    // directory and where readdir returns it; equal folds give equal hashes.
+    use rfish::fs::ext4::casefold::hash_input;
+    use rfish::fs::ext4::dirhash::{HashVersion, dx_hash_pair};
+    let dir = fx();
+    let seed_text = "0f1e2d3c-4b5a-4968-8776-655443322110";
+    let hex: String = seed_text.chars().filter(|c| *c != '-').collect();
+    let seed: [u32; 4] = std::array::from_fn(|i| {
+        u32::from_str_radix(&hex[8 * i..8 * i + 8], 16)
+            .expect("hex")
+            .swap_bytes()
+    });
+    let mut names: Vec<String> = [
+        "Hello",
+        "HELLO",
+        "Straße",
+        "STRASSE",
+        "ẞig",
+        "ﬁle",
+        "ﬃx",
+        "Café",
+        "Cafe\u{301}",
+        "A\u{301}\u{323}",
+        "İstanbul",
+        "ΣΊΣΥΦΟΣ",
+        "σίσυφος",
+        "Ǆemal",
+        "\u{212A}elvin",
+        "\u{212B}ngström",
+        "ＦＵＬＬ",
+        "한글",
+        "ᏣᎳᎩ",
+        "𐐀𐐨",
+        "եւ",
+        "և",
+        "Hello\u{1FAE0}",
+        "X\u{50000}",
+        "Ⱟ",
+        "e\u{50000}\u{301}",
+        "a\u{301}\u{323}",
+        "ΐ",
+        "ῼ",
+        "ǅ",
+        "ﬅ",
+        "각",
+        "\u{1100}\u{1161}\u{11A8}",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Every assigned letter of the scripts with case (Latin, Greek, Cyrillic, Armenian,
+    // Georgian, Cherokee, Latin/Greek extended, letterlike symbols, fullwidth, Deseret).
+    for range in [
+        0xc0..0x250u32,
+        0x370..0x530,
+        0x531..0x590,
+        0x10a0..0x1100,
+        0x13a0..0x13fe,
+        0x1e00..0x2000,
+        0x2100..0x2150,
+        0x2160..0x2190,
+        0x24b6..0x24ea,
+        0x2c00..0x2c60,
+        0xa640..0xa6a0,
+        0xab70..0xabc0,
+        0xfb00..0xfb18,
+        0xff21..0xff5b,
+        0x10400..0x10450,
+    ] {
+        for cp in range {
+            if let Some(c) = char::from_u32(cp) {
+                if c.is_alphabetic() && !c.is_whitespace() {
+                    names.push(format!("n{c}"));
+                }
+            }
+        }
+    }
+    let hashes = debugfs_casefold_hashes(&dir.join("ext4.img"), &names);
+    assert_eq!(hashes.len(), names.len(), "debugfs answered every name");
+    let v = HashVersion::HalfMd4 { unsigned: false };
+    let mut differ = Vec::new();
+    for (name, want) in names.iter().zip(&hashes) {
+        let got = dx_hash_pair(&hash_input(name.as_bytes()), v, seed);
+        if got != *want {
+            differ.push(name.clone());
+        }
+    }
+    eprintln!("{} names, {} differ: {differ:?}", names.len(), differ.len());
+    assert!(differ.is_empty(), "casefolded hashes differ for {differ:?}");
+}
+
+#[test]
+fn the_unicode_12_1_table_is_perls() {
+    // Oracle: Perl's Unicode Character Database (\p{In=12.1}).
+    let out = Command::new("perl")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/unicode-12.1-ranges.pl"))
+        .output()
+        .expect("perl");
+    assert!(out.status.success());
+    let want: Vec<(u32, u32)> = String::from_utf8_lossy(&out.stdout)
+        .split("),")
+        .filter_map(|cell| {
+            let (a, b) = cell.trim().trim_start_matches('(').split_once(", ")?;
+            let hex = |t: &str| u32::from_str_radix(t.trim_start_matches("0x"), 16).expect("hex");
+            Some((hex(a), hex(b)))
+        })
+        .collect();
+    assert!(want.len() > 600);
+    assert_eq!(rfish::fs::ext4::unicode_12_1::ASSIGNED, want.as_slice());
+}
+
+/// debugfs's casefolded (hash, minor hash) of each name, for the fixtures' hash seed.
+fn debugfs_casefold_hashes(img: &Path, names: &[String]) -> Vec<(u32, u32)> {
+    let seed = "0f1e2d3c-4b5a-4968-8776-655443322110";
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cmds = tmp.path().join("cmds");
+    let script: String = names
+        .iter()
+        .map(|n| format!("dx_hash -c -e utf8 -h half_md4 -s {seed} {n}\n"))
+        .collect();
+    std::fs::write(&cmds, script).expect("write cmds");
+    let out = Command::new("debugfs")
+        .arg("-f")
+        .arg(&cmds)
+        .arg(img)
+        .output()
+        .expect("debugfs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("Hash of "))
+        .map(|l| {
+            let hex = |key: &str| {
+                let at = l.rfind(key).expect("key") + key.len();
+                let h: String = l[at..]
+                    .chars()
+                    .take_while(char::is_ascii_hexdigit)
+                    .collect();
+                u32::from_str_radix(&h, 16).expect("hex")
+            };
+            (hex(" is 0x"), hex("(minor 0x"))
+        })
+        .collect()
+}
+
+#[test]
+fn casefolded_directories_list_and_look_up_like_linux() {
+    let dir = fx();
+    let script = "add casefold.img readonly:true format:raw\nrun\nmount-ro /dev/sda /\n\
+        echo \"### /cf\"\nreaddir /cf\necho \"### /cfbig\"\nreaddir /cfbig\necho \"### end\"\n\
+        cat /cf/STRASSE\ncat /cf/strasse\ncat /cf/Straße\ncat /cf/CAFÉ\ncat /cf/cafe\u{301}\n\
+        cat /cf/σίσυφος\ncat /cf/FILE\ncat /cfbig/ENTRY-7-ärger\nis-dir /cf/SUB\n\
+        is-file /cf/nothere\nis-file /cf/strase\n";
+    let (out, err, status) = rfish_bytes(&dir, script);
+    assert_eq!(status, 0, "{err}");
+    let text = String::from_utf8_lossy(&out);
+    let (listings, lookups) = text.split_once("### end\n").expect("marker");
+    assert_eq!(
+        lookups,
+        // cat prints a string result with a newline of its own, as guestfish does.
+        "strasse\n\nstrasse\n\nstrasse\n\ncafe\n\ncafe\n\nhello\n\nhello\n\nhello\n\ntrue\nfalse\nfalse\n"
+    );
+    // Readdir order: the one-block /cf hashes every name (`.` and `..` too) casefolded;
+    // the indexed /cfbig lists `.` and `..` first, then by casefolded hash.
+    let mut sections = listings.split("### ").filter(|s| !s.is_empty());
+    for (path, indexed) in [("/cf", false), ("/cfbig", true)] {
+        let section = sections.next().expect("section");
+        assert!(section.starts_with(path));
+        let names: Vec<String> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("  name: "))
+            .map(str::to_string)
+            .collect();
+        let hashes = debugfs_casefold_hashes(&dir.join("casefold.img"), &names);
+        assert_eq!(hashes.len(), names.len());
+        let mut want: Vec<(usize, (u32, u32), String)> = names
+            .iter()
+            .zip(&hashes)
+            .map(|(n, h)| {
+                let rank = match (indexed, n.as_str()) {
+                    (true, ".") => 0,
+                    (true, "..") => 1,
+                    (true, _) => 2,
+                    (false, _) => 0,
+                };
+                (rank, *h, n.clone())
+            })
+            .collect();
+        want.sort();
+        let want: Vec<String> = want.into_iter().map(|(_, _, n)| n).collect();
+        assert_eq!(names, want, "{path}");
+        assert!(names.len() >= if indexed { 402 } else { 8 });
+    }
+}

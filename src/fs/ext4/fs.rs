@@ -448,7 +448,13 @@ impl Ext4 {
         let Some(v) = super::dirhash::HashVersion::from_disk(version, self.unsigned_hash) else {
             return;
         };
+        let casefolded = self.casefolded(inode);
         entries.sort_by_cached_key(|e| {
+            let name = if casefolded {
+                super::casefold::hash_input(&e.name)
+            } else {
+                std::borrow::Cow::Borrowed(e.name.as_slice())
+            };
             let dot_rank = match (indexed, e.name.as_slice()) {
                 (true, b".") => 0,
                 (true, b"..") => 1,
@@ -457,9 +463,14 @@ impl Ext4 {
             };
             (
                 dot_rank,
-                super::dirhash::dx_hash_pair(&e.name, v, self.hash_seed),
+                super::dirhash::dx_hash_pair(&name, v, self.hash_seed),
             )
         });
+    }
+
+    /// A directory whose names compare and hash casefolded.
+    fn casefolded(&self, inode: &Inode) -> bool {
+        inode.flags & inode::FLAG_CASEFOLD != 0 && self.sb.incompat & INCOMPAT_CASEFOLD != 0
     }
 
     /// Look a name up through the hash index.
@@ -537,11 +548,6 @@ fn dir_rec_len(block: &[u8], bs: usize) -> usize {
     }
 }
 
-/// Unicode lower-casing of a name, for lookups in casefolded directories.
-fn fold(name: &[u8]) -> Option<String> {
-    std::str::from_utf8(name).ok().map(|s| s.to_lowercase())
-}
-
 impl Filesystem for Ext4 {
     fn type_name(&self) -> &str {
         self.type_name
@@ -560,16 +566,19 @@ impl Filesystem for Ext4 {
             return Err(Errno::NameTooLong.into());
         }
         self.check_not_encrypted(&inode)?;
-        if inode.flags & inode::FLAG_CASEFOLD != 0 && self.sb.incompat & INCOMPAT_CASEFOLD != 0 {
+        if self.casefolded(&inode) {
             let l = self.listing(&inode)?;
             if let Some(&i) = l.by_name.get(name) {
                 return Ok(Some(l.entries[i].ino));
             }
-            let want = fold(name);
+            // Not UTF-8: only the exact bytes match, and they did not.
+            let Some(want) = super::casefold::fold(name) else {
+                return Ok(None);
+            };
             return Ok(l
                 .entries
                 .iter()
-                .find(|e| want.is_some() && fold(&e.name) == want)
+                .find(|e| super::casefold::fold(&e.name).as_ref() == Some(&want))
                 .map(|e| e.ino));
         }
         if let Some(l) = self.dirs.lock().expect("dir cache").get(&inode.ino) {

@@ -6,6 +6,7 @@
 //! (metadata_csum's crc32c, the older gdt_csum crc16) are verified.
 
 pub mod blockmap;
+pub mod casefold;
 pub mod checksum;
 pub mod dir;
 pub mod dirhash;
@@ -17,6 +18,7 @@ pub mod inode;
 pub mod journal;
 pub mod min_size;
 pub mod superblock;
+pub mod unicode_12_1;
 pub mod xattr;
 
 pub use fs::Ext4;
