@@ -235,13 +235,19 @@ impl Session {
         &mut self,
         func: &str,
         name: &str,
+        want_rw: bool,
     ) -> Result<(String, Arc<dyn crate::fs::Filesystem>, bool), CmdError> {
         let (d, kind) = self.device_fs_type(func, name)?;
         match kind.as_str() {
             "ext2" | "ext3" | "ext4" => {
-                let fs = crate::fs::ext4::Ext4::open(d.dev.clone())
-                    .map_err(|e| CmdError::api(func, format!("{}: {e}", d.name)))?;
-                Ok((d.name, Arc::new(fs), d.read_only))
+                let rw = want_rw && !d.read_only && !d.dev.is_read_only();
+                let fs = if rw {
+                    crate::fs::ext4::Ext4::open_rw(d.dev.clone())
+                } else {
+                    crate::fs::ext4::Ext4::open(d.dev.clone())
+                }
+                .map_err(|e| CmdError::api(func, format!("{}: {e}", d.name)))?;
+                Ok((d.name, Arc::new(fs), !rw))
             }
             "" => Err(CmdError::api(
                 func,

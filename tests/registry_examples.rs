@@ -90,14 +90,14 @@ fn every_registry_example_runs() {
             let guest_path = spec.args.iter().any(|a| a.kind == ArgKind::Path);
             // inspect-get-* and friends ask about what inspect-os found; listing
             // applications reads the mounted guest.
-            let prefix = if spec.name == "inspect-list-applications2" {
+            let prefix = if spec.name.starts_with("inspect-list-applications") {
                 "inspect-os\nmount-ro /dev/sda1 /\n"
             } else if spec.name.starts_with("inspect-") && spec.name != "inspect-os" {
                 "inspect-os\n"
             } else if guest_path
                 || ["umount", "more", "copy-out", "tar-out", "df", "df-h"].contains(&spec.name)
             {
-                "mount-ro /dev/sda1 /\n"
+                "mount /dev/sda1 /\n"
             } else {
                 ""
             };

@@ -397,11 +397,14 @@ pub static UPLOAD: CommandSpec = CommandSpec {
 fn upload(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     let local = args.text(0);
     let remote = args.text(1);
+    if !remote.starts_with("/dev/") {
+        if !remote.starts_with('/') {
+            return Err(not_a_device("upload", &remote));
+        }
+        return super::fswrite::upload_file(ctx, &local, &remote);
+    }
     let mut input = File::open(&local)
         .map_err(|e| CmdError::api("open", format!("{local}: {}", crate::os_error_text(&e))))?;
-    if !remote.starts_with("/dev/") {
-        return Err(not_a_device("upload", &remote));
-    }
     let d = ctx.session.device("upload", &remote)?;
     let d = writable("upload", d)?;
     let fail = |e| dev_error("upload", &remote, e);

@@ -18,6 +18,7 @@ pub mod fslist;
 pub mod fsmeta;
 pub mod fsread;
 pub mod fssearch;
+pub mod fswrite;
 pub mod help;
 pub mod inspect;
 pub mod inspect_apps;
@@ -82,7 +83,21 @@ pub fn run(ctx: &mut Ctx<'_>, name: &str, words: &[Vec<u8>]) -> Result<(), CmdEr
         trace_call(spec, words);
     }
     let args = Args::bind(spec, name, words)?;
-    let value = (spec.handler)(ctx, &args)?;
+    // Each command's filesystem changes form one transaction: committed when it
+    // succeeds, forgotten when it fails.
+    let value = match (spec.handler)(ctx, &args) {
+        Ok(v) => {
+            ctx.session
+                .vfs
+                .commit_all()
+                .map_err(|e| CmdError::api(&spec.name.replace('-', "_"), e.to_string()))?;
+            v
+        }
+        Err(e) => {
+            ctx.session.vfs.rollback_all();
+            return Err(e);
+        }
+    };
     output::print(ctx.out, spec.ret, &value)
         .map_err(|e| CmdError::Api(format!("{}: writing output: {e}", spec.name)))?;
     ctx.out

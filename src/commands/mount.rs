@@ -20,8 +20,12 @@ pub(crate) fn mount_device(
     options: &str,
     force_ro: bool,
 ) -> Result<Value, CmdError> {
-    let (name, fs, dev_ro) = ctx.session.open_filesystem(func, device)?;
     let ro_opt = options.split(',').any(|o| o == "ro");
+    let (name, fs, dev_ro) = ctx.session.open_filesystem(
+        func,
+        device,
+        !(force_ro || ro_opt || ctx.session.read_only),
+    )?;
     let m = Mount {
         device: name,
         mountpoint: mountpoint.to_string(),

@@ -1,8 +1,8 @@
 //! The table of every command rfish knows, and name lookup.
 
 use super::{
-    CommandSpec, blockdev, disk, fish, fsarchive, fslist, fsmeta, fsread, fssearch, help, inspect,
-    inspect_apps, lvm, mount, part, partwrite, probe,
+    CommandSpec, blockdev, disk, fish, fsarchive, fslist, fsmeta, fsread, fssearch, fswrite, help,
+    inspect, inspect_apps, lvm, mount, part, partwrite, probe,
 };
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
@@ -86,6 +86,32 @@ static COMMANDS: &[&CommandSpec] = &[
     &mount::MOUNTS,
     &mount::MOUNTPOINTS,
     &fsread::CAT,
+    &fswrite::WRITE,
+    &fswrite::WRITE_APPEND,
+    &fswrite::TOUCH,
+    &fswrite::MKDIR,
+    &fswrite::MKDIR_MODE,
+    &fswrite::MKDIR_P,
+    &fswrite::RM,
+    &fswrite::RM_F,
+    &fswrite::RM_RF,
+    &fswrite::RMDIR,
+    &fswrite::CHMOD,
+    &fswrite::CHOWN,
+    &fswrite::LCHOWN,
+    &fswrite::LN,
+    &fswrite::LN_F,
+    &fswrite::LN_S,
+    &fswrite::LN_SF,
+    &fswrite::MV,
+    &fswrite::RENAME,
+    &fswrite::TRUNCATE,
+    &fswrite::TRUNCATE_SIZE,
+    &fswrite::UTIMENS,
+    &fswrite::MKFIFO,
+    &fswrite::MKNOD,
+    &fswrite::MKNOD_B,
+    &fswrite::MKNOD_C,
     &fsread::READ_FILE,
     &fsread::READ_LINES,
     &fsread::HEAD,
@@ -220,7 +246,7 @@ pub fn suggest(name: &str) -> Option<&'static str> {
     let wanted = normalise(name);
     let limit = match wanted.chars().count() {
         0..=2 => 0,
-        3..=5 => 1,
+        3..=6 => 1,
         _ => 2,
     };
     COMMANDS

@@ -30,6 +30,20 @@ pub enum Errno {
     Busy,
     /// ENOTSUP.
     NotSupported,
+    /// ENOSPC.
+    NoSpace,
+    /// EEXIST.
+    Exists,
+    /// ENOTEMPTY.
+    NotEmpty,
+    /// EMLINK.
+    TooManyLinks,
+    /// EXDEV.
+    CrossDevice,
+    /// EPERM.
+    NotPermitted,
+    /// EFBIG.
+    TooBig,
 }
 
 impl Errno {
@@ -47,6 +61,13 @@ impl Errno {
             Errno::ReadOnly => "Read-only file system",
             Errno::Busy => "Device or resource busy",
             Errno::NotSupported => "Operation not supported",
+            Errno::NoSpace => "No space left on device",
+            Errno::Exists => "File exists",
+            Errno::NotEmpty => "Directory not empty",
+            Errno::TooManyLinks => "Too many links",
+            Errno::CrossDevice => "Invalid cross-device link",
+            Errno::NotPermitted => "Operation not permitted",
+            Errno::TooBig => "File too large",
         }
     }
 }

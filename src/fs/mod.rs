@@ -62,6 +62,19 @@ pub struct Timespec {
     pub nsec: u32,
 }
 
+impl Timespec {
+    /// The current time.
+    pub fn now() -> Timespec {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timespec {
+            sec: d.as_secs() as i64,
+            nsec: d.subsec_nanos(),
+        }
+    }
+}
+
 /// Everything `stat(2)` reports, plus the creation time where the filesystem keeps one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {
@@ -140,7 +153,38 @@ pub struct StatVfs {
     pub namemax: u64,
 }
 
+/// What a new inode is made with.
+#[derive(Debug, Clone, Copy)]
+pub struct NewNode {
+    /// Type and permission bits (`S_IFREG | 0o644`, ...).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// (major, minor) of a device node.
+    pub rdev: (u32, u32),
+}
+
+/// Attribute changes; `None` leaves a field alone. ctime always becomes now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SetAttr {
+    /// Permission bits (the type is kept).
+    pub mode: Option<u32>,
+    /// Owner.
+    pub uid: Option<u32>,
+    /// Group.
+    pub gid: Option<u32>,
+    /// Access time.
+    pub atime: Option<Timespec>,
+    /// Modification time.
+    pub mtime: Option<Timespec>,
+}
+
 /// A filesystem rfish can read (and, for implementations that support it, write).
+/// Writing methods change the running transaction; [`Filesystem::commit`] makes them
+/// durable, [`Filesystem::rollback`] forgets them. Read-only filesystems keep the
+/// defaults, which fail with EROFS.
 pub trait Filesystem: Send + Sync {
     /// The VFS type name (`ext4`, `ext3`, `ext2`, ...).
     fn type_name(&self) -> &str;
@@ -168,4 +212,55 @@ pub trait Filesystem: Send + Sync {
     fn xattrs(&self, ino: Ino) -> FsResult<Xattrs>;
     /// Filesystem statistics.
     fn statvfs(&self) -> FsResult<StatVfs>;
+
+    /// Can this filesystem be written?
+    fn writable(&self) -> bool {
+        false
+    }
+    /// Create a regular file, FIFO, socket or device node `name` in `dir`.
+    fn create(&self, _dir: Ino, _name: &[u8], _node: &NewNode) -> FsResult<Ino> {
+        Err(Errno::ReadOnly.into())
+    }
+    /// Create directory `name` in `dir`.
+    fn mkdir(&self, _dir: Ino, _name: &[u8], _node: &NewNode) -> FsResult<Ino> {
+        Err(Errno::ReadOnly.into())
+    }
+    /// Create symbolic link `name` → `target` in `dir`.
+    fn symlink(&self, _dir: Ino, _name: &[u8], _target: &[u8], _node: &NewNode) -> FsResult<Ino> {
+        Err(Errno::ReadOnly.into())
+    }
+    /// Add a hard link `name` in `dir` to `ino`.
+    fn link(&self, _ino: Ino, _dir: Ino, _name: &[u8]) -> FsResult<()> {
+        Err(Errno::ReadOnly.into())
+    }
+    /// Remove the non-directory `name` from `dir`.
+    fn unlink(&self, _dir: Ino, _name: &[u8]) -> FsResult<()> {
+        Err(Errno::ReadOnly.into())
+    }
+    /// Remove the empty directory `name` from `dir`.
+    fn rmdir(&self, _dir: Ino, _name: &[u8]) -> FsResult<()> {
+        Err(Errno::ReadOnly.into())
+    }
+    /// Rename `from_dir/from` to `to_dir/to`, replacing a compatible target.
+    fn rename(&self, _from_dir: Ino, _from: &[u8], _to_dir: Ino, _to: &[u8]) -> FsResult<()> {
+        Err(Errno::ReadOnly.into())
+    }
+    /// Write `data` at `offset` of a regular file (growing it as needed).
+    fn write(&self, _ino: Ino, _offset: u64, _data: &[u8]) -> FsResult<()> {
+        Err(Errno::ReadOnly.into())
+    }
+    /// Set a regular file's size (freeing or adding a hole past the end).
+    fn truncate(&self, _ino: Ino, _size: u64) -> FsResult<()> {
+        Err(Errno::ReadOnly.into())
+    }
+    /// Change attributes.
+    fn set_attr(&self, _ino: Ino, _attr: &SetAttr) -> FsResult<()> {
+        Err(Errno::ReadOnly.into())
+    }
+    /// Make every change since the last commit durable.
+    fn commit(&self) -> FsResult<()> {
+        Ok(())
+    }
+    /// Forget every change since the last commit.
+    fn rollback(&self) {}
 }

@@ -103,6 +103,25 @@ impl Vfs {
         self.mounts.is_empty()
     }
 
+    /// Commit the running transaction of every writable mount.
+    pub fn commit_all(&self) -> FsResult<()> {
+        for m in &self.mounts {
+            if !m.read_only {
+                m.fs.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forget the running transaction of every writable mount.
+    pub fn rollback_all(&self) {
+        for m in &self.mounts {
+            if !m.read_only {
+                m.fs.rollback();
+            }
+        }
+    }
+
     /// The filesystem of mount `i`.
     pub fn fs(&self, node: &Node) -> &dyn Filesystem {
         self.mounts[node.mount].fs.as_ref()
@@ -113,7 +132,8 @@ impl Vfs {
         &self.mounts[node.mount]
     }
 
-    fn mount_at(&self, path: &str) -> Option<usize> {
+    /// The mount whose mountpoint is exactly `path`.
+    pub fn mount_at(&self, path: &str) -> Option<usize> {
         // The latest mount on a path hides earlier ones.
         self.mounts.iter().rposition(|m| m.mountpoint == path)
     }

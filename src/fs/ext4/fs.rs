@@ -4,11 +4,13 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
-use crate::block::Device;
+use crate::block::{BlockDev, Device};
 use crate::bytes::le32;
-use crate::fs::{DirEntry, Errno, FileType, Filesystem, FsError, FsResult, Ino, Stat, StatVfs};
+use crate::fs::{
+    DirEntry, Errno, FileType, Filesystem, FsError, FsResult, Ino, NewNode, SetAttr, Stat, StatVfs,
+};
 
 use super::dir::{self, RawEntry};
 use super::extent::{self, Run};
@@ -16,6 +18,7 @@ use super::group_desc::{self, GroupDesc};
 use super::htree;
 use super::inode::{self, Inode, InodeContext};
 use super::superblock::{self as sbm, Superblock};
+use super::txn::TxnDev;
 use super::{blockmap, journal, xattr};
 
 /// compat: dir_index.
@@ -77,15 +80,20 @@ struct Listing {
 /// An opened ext2/3/4 filesystem.
 pub struct Ext4 {
     dev: Device,
-    /// The superblock.
+    /// The superblock as it was read (geometry; the free counts are the descriptors').
     pub sb: Superblock,
-    groups: Vec<GroupDesc>,
-    hash_seed: [u32; 4],
-    unsigned_hash: bool,
+    /// The group descriptors, kept current by the writer.
+    pub(super) groups: RwLock<Vec<GroupDesc>>,
+    pub(super) hash_seed: [u32; 4],
+    pub(super) unsigned_hash: bool,
     type_name: &'static str,
     inodes: Mutex<SmallCache<u32, Arc<Inode>>>,
     runs: Mutex<SmallCache<u32, Arc<Vec<Run>>>>,
     dirs: Mutex<SmallCache<u32, Arc<Listing>>>,
+    /// The running transaction, for a filesystem opened read-write.
+    txn: Option<Arc<TxnDev>>,
+    /// Blocks freed by the running transaction: not reused before it commits.
+    pub(super) freed: Mutex<Vec<(u64, u64)>>,
 }
 
 impl std::fmt::Debug for Ext4 {
@@ -125,6 +133,25 @@ impl Ext4 {
         Ext4::load(journal::replay_in_memory(&fs)?)
     }
 
+    /// Open the filesystem on `dev` for reading and writing. A journal that needs
+    /// recovery is replayed onto the device first (as the kernel does at mount).
+    pub fn open_rw(dev: Device) -> FsResult<Ext4> {
+        let fs = Ext4::load_rw(dev.clone())?;
+        if fs.sb.incompat & sbm::INCOMPAT_RECOVER == 0 {
+            return Ok(fs);
+        }
+        super::jwrite::recover(&fs)?;
+        Ext4::load_rw(dev)
+    }
+
+    fn load_rw(dev: Device) -> FsResult<Ext4> {
+        let sb = Superblock::read(dev.as_ref())?;
+        let txn = Arc::new(TxnDev::new(dev, sb.block_size));
+        let mut fs = Ext4::load(txn.clone())?;
+        fs.txn = Some(txn);
+        Ok(fs)
+    }
+
     /// Read the superblock and descriptors of `dev` and check its features.
     fn load(dev: Device) -> FsResult<Ext4> {
         let sb = Superblock::read(dev.as_ref())?;
@@ -146,18 +173,72 @@ impl Ext4 {
             dev,
             type_name: type_name(&sb),
             sb,
-            groups,
+            groups: RwLock::new(groups),
             hash_seed,
             unsigned_hash,
             inodes: Mutex::new(SmallCache::new(4096)),
             runs: Mutex::new(SmallCache::new(1024)),
             dirs: Mutex::new(SmallCache::new(256)),
+            txn: None,
+            freed: Mutex::new(Vec::new()),
         })
     }
 
-    /// The group descriptors, as read.
-    pub fn group_descs(&self) -> &[GroupDesc] {
-        &self.groups
+    /// The group descriptors, current.
+    pub fn group_descs(&self) -> Vec<GroupDesc> {
+        self.groups.read().expect("groups").clone()
+    }
+
+    /// Group `g`'s descriptor.
+    pub(super) fn group(&self, g: u32) -> GroupDesc {
+        self.groups.read().expect("groups")[g as usize]
+    }
+
+    /// The running transaction; only for a filesystem opened with [`Ext4::open_rw`].
+    pub(super) fn txn(&self) -> &TxnDev {
+        self.txn.as_deref().expect("ext4 opened read-write")
+    }
+
+    /// Opened read-write (with a transaction layer).
+    pub(super) fn has_txn(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    /// Opened read-write on a writable device.
+    pub fn writable(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| !t.is_read_only())
+    }
+
+    /// The filesystem has an internal journal.
+    pub(super) fn has_journal(&self) -> bool {
+        self.sb.compat & sbm::COMPAT_HAS_JOURNAL != 0 && le32(&self.sb.raw, 0xe0) != 0
+    }
+
+    /// Forget every cached inode, block map and listing.
+    pub(super) fn invalidate_all(&self) {
+        *self.inodes.lock().expect("inode cache") = SmallCache::new(4096);
+        *self.runs.lock().expect("run cache") = SmallCache::new(1024);
+        *self.dirs.lock().expect("dir cache") = SmallCache::new(256);
+    }
+
+    /// Forget what is cached about inode `ino`.
+    pub(super) fn invalidate(&self, ino: u32) {
+        self.inodes.lock().expect("inode cache").map.remove(&ino);
+        self.runs.lock().expect("run cache").map.remove(&ino);
+        self.dirs.lock().expect("dir cache").map.remove(&ino);
+    }
+
+    /// `s_free_inodes_count` as the superblock on the device says now.
+    pub fn superblock_free_inodes(&self) -> FsResult<u32> {
+        let mut raw = [0u8; 4];
+        self.dev.read_at(&mut raw, 1024 + 0x10)?;
+        Ok(u32::from_le_bytes(raw))
+    }
+
+    /// Free inodes, from the descriptors.
+    pub fn free_inodes(&self) -> u64 {
+        let g = self.groups.read().expect("groups");
+        g.iter().map(|d| u64::from(d.free_inodes)).sum()
     }
 
     /// The device the filesystem is read from.
@@ -202,7 +283,7 @@ impl Ext4 {
         let ipg = self.sb.inodes_per_group;
         let group = (ino - 1) / ipg;
         let index = (ino - 1) % ipg;
-        let gd = &self.groups[group as usize];
+        let gd = self.group(group);
         let csum =
             self.sb.ro_compat & (sbm::RO_COMPAT_METADATA_CSUM | sbm::RO_COMPAT_GDT_CSUM) != 0;
         if csum && (gd.flags & 1 != 0 || index >= ipg.saturating_sub(gd.itable_unused)) {
@@ -237,7 +318,7 @@ impl Ext4 {
         Ok(inode)
     }
 
-    fn ino32(ino: Ino) -> FsResult<u32> {
+    pub(super) fn ino32(ino: Ino) -> FsResult<u32> {
         u32::try_from(ino).map_err(|_| FsError::Errno(Errno::Invalid))
     }
 
@@ -629,6 +710,58 @@ impl Filesystem for Ext4 {
         Ok(self.listing(&inode)?.entries.clone())
     }
 
+    fn writable(&self) -> bool {
+        Ext4::writable(self)
+    }
+
+    fn create(&self, dir: Ino, name: &[u8], node: &NewNode) -> FsResult<Ino> {
+        self.op_create(dir, name, node)
+    }
+
+    fn mkdir(&self, dir: Ino, name: &[u8], node: &NewNode) -> FsResult<Ino> {
+        self.op_mkdir(dir, name, node)
+    }
+
+    fn symlink(&self, dir: Ino, name: &[u8], target: &[u8], node: &NewNode) -> FsResult<Ino> {
+        self.op_symlink(dir, name, target, node)
+    }
+
+    fn link(&self, ino: Ino, dir: Ino, name: &[u8]) -> FsResult<()> {
+        self.op_link(ino, dir, name)
+    }
+
+    fn unlink(&self, dir: Ino, name: &[u8]) -> FsResult<()> {
+        self.op_unlink(dir, name)
+    }
+
+    fn rmdir(&self, dir: Ino, name: &[u8]) -> FsResult<()> {
+        self.op_rmdir(dir, name)
+    }
+
+    fn rename(&self, from_dir: Ino, from: &[u8], to_dir: Ino, to: &[u8]) -> FsResult<()> {
+        self.op_rename(from_dir, from, to_dir, to)
+    }
+
+    fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> FsResult<()> {
+        self.op_write(ino, offset, data)
+    }
+
+    fn truncate(&self, ino: Ino, size: u64) -> FsResult<()> {
+        self.op_truncate(ino, size)
+    }
+
+    fn set_attr(&self, ino: Ino, attr: &SetAttr) -> FsResult<()> {
+        self.op_set_attr(ino, attr)
+    }
+
+    fn commit(&self) -> FsResult<()> {
+        self.op_commit()
+    }
+
+    fn rollback(&self) {
+        self.op_rollback()
+    }
+
     fn read_dir_with_dots(&self, dir: Ino) -> FsResult<Option<Vec<DirEntry>>> {
         let inode = self.inode(Self::ino32(dir)?)?;
         if inode.kind() != FileType::Directory {
@@ -726,7 +859,8 @@ impl Filesystem for Ext4 {
             } else {
                 0
             };
-        let free: u64 = self.groups.iter().map(|g| u64::from(g.free_blocks)).sum();
+        let groups = self.group_descs();
+        let free: u64 = groups.iter().map(|g| u64::from(g.free_blocks)).sum();
         // Linux keeps 2% of the blocks (at most 4096) back for delayed allocation on
         // filesystems with extents.
         let resv = if sb.incompat & sbm::INCOMPAT_EXTENTS != 0 {
@@ -734,7 +868,7 @@ impl Filesystem for Ext4 {
         } else {
             0
         };
-        let ffree: u64 = self.groups.iter().map(|g| u64::from(g.free_inodes)).sum();
+        let ffree: u64 = groups.iter().map(|g| u64::from(g.free_inodes)).sum();
         let u = &sb.uuid;
         let w = |i: usize| u64::from(u32::from_le_bytes([u[i], u[i + 1], u[i + 2], u[i + 3]]));
         Ok(StatVfs {

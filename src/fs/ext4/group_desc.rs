@@ -12,7 +12,7 @@ use super::superblock::{
 };
 
 /// One group's descriptor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupDesc {
     /// Block bitmap location.
     pub block_bitmap: u64,
@@ -39,7 +39,7 @@ fn bad(detail: String) -> BlockError {
 }
 
 /// Byte offset of group `g`'s descriptor.
-fn location(sb: &Superblock, g: u32) -> u64 {
+pub fn location(sb: &Superblock, g: u32) -> u64 {
     let bs = u64::from(sb.block_size);
     let per_block = u64::from(sb.block_size / u32::from(sb.desc_size));
     let g64 = u64::from(g);
@@ -105,21 +105,59 @@ fn parse(sb: &Superblock, b: &[u8]) -> GroupDesc {
 }
 
 fn verify(sb: &Superblock, g: u32, raw: &[u8], stored: u16) -> Result<()> {
-    let mut copy = raw.to_vec();
-    copy[30] = 0;
-    copy[31] = 0;
-    let want = if sb.ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
-        let c = crc32c_raw(sb.csum_seed, &g.to_le_bytes());
-        (crc32c_raw(c, &copy) & 0xffff) as u16
-    } else if sb.ro_compat & RO_COMPAT_GDT_CSUM != 0 {
-        crc16(&[&sb.uuid, &g.to_le_bytes(), &copy[..30], &copy[32..]])
-    } else {
+    if sb.ro_compat & (RO_COMPAT_METADATA_CSUM | RO_COMPAT_GDT_CSUM) == 0 {
         return Ok(());
-    };
+    }
+    let want = checksum(sb, g, raw);
     if want != stored {
         return Err(bad(format!(
             "group {g}: checksum 0x{stored:04x} does not match the contents (0x{want:04x})"
         )));
     }
     Ok(())
+}
+
+/// Write `d` into the raw descriptor `raw` of group `g` and recompute its checksum.
+pub fn encode(sb: &Superblock, g: u32, raw: &mut [u8], d: &GroupDesc) {
+    let wide = sb.incompat & INCOMPAT_64BIT != 0 && raw.len() >= 64;
+    let put16 = |raw: &mut [u8], at: usize, v: u32| {
+        raw[at..at + 2].copy_from_slice(&(v as u16).to_le_bytes())
+    };
+    let put32 = |raw: &mut [u8], at: usize, v: u64| {
+        raw[at..at + 4].copy_from_slice(&(v as u32).to_le_bytes())
+    };
+    put32(raw, 0, d.block_bitmap);
+    put32(raw, 4, d.inode_bitmap);
+    put32(raw, 8, d.inode_table);
+    put16(raw, 12, d.free_blocks);
+    put16(raw, 14, d.free_inodes);
+    put16(raw, 16, d.used_dirs);
+    put16(raw, 18, u32::from(d.flags));
+    put16(raw, 28, d.itable_unused);
+    if wide {
+        put32(raw, 32, d.block_bitmap >> 32);
+        put32(raw, 36, d.inode_bitmap >> 32);
+        put32(raw, 40, d.inode_table >> 32);
+        put16(raw, 44, d.free_blocks >> 16);
+        put16(raw, 46, d.free_inodes >> 16);
+        put16(raw, 48, d.used_dirs >> 16);
+        put16(raw, 50, d.itable_unused >> 16);
+    }
+    let sum = checksum(sb, g, raw);
+    raw[30..32].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// The checksum a raw descriptor should carry (0 without gdt_csum/metadata_csum).
+pub fn checksum(sb: &Superblock, g: u32, raw: &[u8]) -> u16 {
+    let mut copy = raw.to_vec();
+    copy[30] = 0;
+    copy[31] = 0;
+    if sb.ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
+        let c = crc32c_raw(sb.csum_seed, &g.to_le_bytes());
+        (crc32c_raw(c, &copy) & 0xffff) as u16
+    } else if sb.ro_compat & RO_COMPAT_GDT_CSUM != 0 {
+        crc16(&[&sb.uuid, &g.to_le_bytes(), &copy[..30], &copy[32..]])
+    } else {
+        0
+    }
 }

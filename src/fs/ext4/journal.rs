@@ -34,18 +34,25 @@ fn bad(detail: String) -> FsError {
 }
 
 /// The journal: its geometry and how its blocks map to filesystem blocks.
-struct Log<'a> {
+pub(crate) struct Log<'a> {
     fs: &'a Ext4,
     /// Physical block of each journal block.
-    map: Vec<u64>,
-    first: u64,
-    maxlen: u64,
-    incompat: u64,
+    pub(crate) map: Vec<u64>,
+    /// First block of the log area (`s_first`).
+    pub(crate) first: u64,
+    /// Journal length in blocks (`s_maxlen`, at most the inode's size).
+    pub(crate) maxlen: u64,
+    /// `s_feature_incompat` (0 for a version 1 superblock).
+    pub(crate) incompat: u64,
+    /// `s_feature_compat` (0 for a version 1 superblock).
+    pub(crate) compat: u64,
+    /// The journal superblock as read.
+    pub(crate) sb: Vec<u8>,
     bs: usize,
 }
 
 impl Log<'_> {
-    fn read(&self, jblk: u64) -> FsResult<Vec<u8>> {
+    pub(crate) fn read(&self, jblk: u64) -> FsResult<Vec<u8>> {
         let phys = *self
             .map
             .get(jblk as usize)
@@ -61,10 +68,11 @@ impl Log<'_> {
         }
     }
 
-    fn tag_bytes(&self) -> usize {
+    pub(crate) fn tag_bytes(&self) -> usize {
         let wide = self.incompat & INCOMPAT_64BIT != 0;
         if self.incompat & INCOMPAT_CSUM_V3 != 0 {
-            return if wide { 16 } else { 12 };
+            // journal_block_tag3_t is 16 bytes with or without 64-bit block numbers.
+            return 16;
         }
         let base = if self.incompat & INCOMPAT_CSUM_V2 != 0 {
             14
@@ -107,12 +115,12 @@ impl Log<'_> {
     }
 }
 
-/// Replay the journal of `fs` into an overlay of its device; the overlay is returned.
-pub fn replay_in_memory(fs: &Ext4) -> FsResult<Device> {
+/// Open the journal of `fs`: map its blocks and read its superblock.
+pub(crate) fn open_log(fs: &Ext4) -> FsResult<Log<'_>> {
     let jino = le32(&fs.sb.raw, 0xe0) as u32;
     if jino == 0 {
         return Err(FsError::Block(crate::block::BlockError::Unsupported(
-            "ext4 needs journal recovery from an external journal".into(),
+            "ext4 with an external journal device".into(),
         )));
     }
     let inode = fs.inode(jino)?;
@@ -136,6 +144,8 @@ pub fn replay_in_memory(fs: &Ext4) -> FsResult<Device> {
         first: 0,
         maxlen: 0,
         incompat: 0,
+        compat: 0,
+        sb: Vec::new(),
         bs,
     };
     let sb = log.read(0)?;
@@ -151,17 +161,37 @@ pub fn replay_in_memory(fs: &Ext4) -> FsResult<Device> {
         return Err(bad(format!("s_first {} outside the journal", log.first)));
     }
     if be32(&sb, 4) == 4 {
+        log.compat = be32(&sb, 0x24);
         log.incompat = be32(&sb, 0x28);
     }
-    let start = be32(&sb, 0x1c);
+    log.sb = sb;
+    Ok(log)
+}
+
+/// Replay the journal of `fs` into an overlay of its device; the overlay is returned.
+pub fn replay_in_memory(fs: &Ext4) -> FsResult<Device> {
     let overlay = Arc::new(MemOverlay::new(fs.device().clone()));
+    for (block, data) in replay_writes(fs)? {
+        overlay.write_at(&data, block * u64::from(fs.sb.block_size))?;
+    }
+    Ok(overlay)
+}
+
+/// The writes that replaying the journal of `fs` makes, in order: (filesystem block,
+/// content). Empty when the log is empty.
+pub(crate) fn replay_writes(fs: &Ext4) -> FsResult<Vec<(u64, Vec<u8>)>> {
+    let log = open_log(fs)?;
+    let bs = log.bs;
+    let sb = &log.sb;
+    let start = be32(sb, 0x1c);
+    let mut writes = Vec::new();
     if start == 0 {
-        return Ok(overlay);
+        return Ok(writes);
     }
     if start >= log.maxlen {
         return Err(bad(format!("s_start {start} outside the journal")));
     }
-    let first_seq = be32(&sb, 0x18) as u32;
+    let first_seq = be32(sb, 0x18) as u32;
 
     // Pass 1: find the end of the committed log; pass 2: revokes; pass 3: replay.
     let mut revoked: HashMap<u64, u32> = HashMap::new();
@@ -221,14 +251,14 @@ pub fn replay_in_memory(fs: &Ext4) -> FsResult<Device> {
                             "logged block {target} lies outside the filesystem"
                         )));
                     }
-                    overlay.write_at(&data, target * bs as u64)?;
+                    writes.push((target, data));
                 }
             }
             COMMIT => seq = seq.wrapping_add(1),
             _ => {}
         }
     }
-    Ok(overlay)
+    Ok(writes)
 }
 
 /// Walk committed transactions from `start`, calling `visit(seq, blocktype, block)` for

@@ -91,9 +91,12 @@ pub fn minimum_blocks(fs: &Ext4) -> FsResult<u64> {
     let bpg = g.blocks_per_group;
 
     // Groups for the inodes in use.
+    // resize2fs reads the superblock's count (kept equal to the descriptors' sum by
+    // rfish's writer).
+    let free_inodes = fs.superblock_free_inodes()?;
     let inode_count = sb
         .inodes_count
-        .checked_sub(sb.free_inodes)
+        .checked_sub(free_inodes)
         .ok_or_else(|| inconsistent("more free inodes than inodes"))?;
     let mut groups = u64::from(inode_count).div_ceil(u64::from(sb.inodes_per_group));
     if groups == 0 || groups > group_count {
@@ -102,7 +105,8 @@ pub fn minimum_blocks(fs: &Ext4) -> FsResult<u64> {
 
     // Blocks in use for data: everything but group metadata and free blocks.
     let mut data_needed = g.blocks_count;
-    for (grp, desc) in fs.group_descs().iter().enumerate() {
+    let descs = fs.group_descs();
+    for (grp, desc) in descs.iter().enumerate() {
         data_needed = data_needed
             .checked_sub(g.group_overhead(fs, grp as u64))
             .and_then(|d| d.checked_sub(u64::from(desc.free_blocks)))
@@ -172,8 +176,7 @@ pub fn minimum_blocks(fs: &Ext4) -> FsResult<u64> {
     let mut blks_needed = bpg * (groups - 1) + overhead;
 
     // Cover the end of the last group's inode table.
-    let last = fs
-        .group_descs()
+    let last = descs
         .get((groups - 1) as usize)
         .map(|d| d.inode_table + g.inode_blocks_per_group);
     match last {

@@ -5,19 +5,26 @@
 //! into memory). Every value read from the image is checked before use; checksums
 //! (metadata_csum's crc32c, the older gdt_csum crc16) are verified.
 
+pub mod alloc;
 pub mod blockmap;
 pub mod casefold;
 pub mod checksum;
 pub mod dir;
+pub mod dir_write;
 pub mod dirhash;
 pub mod extent;
+pub mod extent_write;
 pub mod fs;
 pub mod group_desc;
 pub mod htree;
 pub mod inode;
+pub mod inode_write;
 pub mod journal;
+pub mod jwrite;
 pub mod min_size;
+pub mod ops;
 pub mod superblock;
+pub mod txn;
 pub mod unicode_12_1;
 pub mod xattr;
 

@@ -256,3 +256,12 @@ impl Superblock {
         crate::bytes::uuid_string(&self.uuid)
     }
 }
+
+/// Recompute the checksum of a raw 1024-byte superblock (metadata_csum: crc32c of the
+/// first 1020 bytes, stored in the last four).
+pub fn update_checksum(raw: &mut [u8]) {
+    if le32(raw, 0x64) as u32 & RO_COMPAT_METADATA_CSUM != 0 {
+        let sum = crc32c_raw(!0, &raw[..0x3fc]);
+        raw[0x3fc..0x400].copy_from_slice(&sum.to_le_bytes());
+    }
+}

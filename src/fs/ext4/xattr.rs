@@ -165,3 +165,12 @@ pub fn acl_to_xattr(disk: &[u8]) -> FsResult<Vec<u8>> {
     }
     Ok(out)
 }
+
+/// Recompute an xattr block's checksum (metadata_csum): crc32c over the block number and
+/// the block with the checksum field zeroed.
+pub fn set_block_checksum(block: &mut [u8], blk: u64, fs_seed: u32) {
+    block[16..20].fill(0);
+    let c = crc32c_raw(fs_seed, &blk.to_le_bytes());
+    let sum = crc32c_raw(c, block);
+    block[16..20].copy_from_slice(&sum.to_le_bytes());
+}
