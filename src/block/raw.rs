@@ -18,6 +18,9 @@ pub struct RawFile {
     file: File,
     size: u64,
     read_only: bool,
+    /// `RFISH_CRASH_AFTER_WRITES=N`: abort before write N+1 (crash tests).
+    crash_after: Option<u64>,
+    writes: std::sync::atomic::AtomicU64,
 }
 
 impl RawFile {
@@ -28,6 +31,10 @@ impl RawFile {
             file,
             size,
             read_only,
+            crash_after: std::env::var("RFISH_CRASH_AFTER_WRITES")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            writes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -82,6 +89,14 @@ impl BlockDev for RawFile {
             return Err(BlockError::ReadOnly);
         }
         check_range(offset, buf.len() as u64, self.size)?;
+        if let Some(limit) = self.crash_after {
+            let n = self
+                .writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n >= limit {
+                std::process::abort();
+            }
+        }
         self.file
             .write_all_at(buf, offset)
             .map_err(|e| BlockError::io("write image", e))

@@ -375,8 +375,13 @@ impl Ext4 {
             if cur == 2 {
                 return Ok(false);
             }
-            let up = self.lookup(u64::from(cur), b"..")?.ok_or(Errno::NotFound)?;
-            cur = Self::ino32(up)?;
+            let up = self
+                .read_dir_with_dots(u64::from(cur))?
+                .unwrap_or_default()
+                .into_iter()
+                .find(|e| e.name == b"..")
+                .ok_or(Errno::NotFound)?;
+            cur = Self::ino32(up.ino)?;
         }
         Err(FsError::corrupt(
             "ext4 directory",

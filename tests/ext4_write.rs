@@ -1,0 +1,482 @@
+//! The native ext4 writer judged by e2fsprogs: a customisation session (files, appends,
+//! uploads, truncation, symlinks fast and slow, hard links, ownership and modes, renames
+//! across directories, recursive removal, hundreds of entries in one directory, device
+//! nodes, FIFOs, times) on filesystems of several geometries; afterwards `e2fsck -fn`
+//! finds nothing to fix and `debugfs rdump` extracts exactly the expected tree. A hashed
+//! directory of 100 000 entries takes 3000 insertions and 1000 removals (leaf and index
+//! splits) and stays valid. Read-only sessions and read-only mounts refuse every change
+//! with EROFS and leave the image byte-identical. A crash after every write of a command
+//! leaves a filesystem that journal replay makes consistent, holding the old or the new
+//! state.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().expect("run tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn mkfs(dir: &Path, name: &str, mib: u64, opts: &[&str]) -> PathBuf {
+    let img = dir.join(name);
+    std::fs::File::create(&img)
+        .expect("create")
+        .set_len(mib << 20)
+        .expect("size");
+    run(Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4"])
+        .args(opts)
+        .arg(&img));
+    img
+}
+
+/// `e2fsck -fn` must find nothing (exit status 0, no problem reported).
+fn assert_fsck_clean(img: &Path) {
+    let out = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(img)
+        .output()
+        .expect("e2fsck");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "e2fsck -fn {}:\n{text}",
+        img.display()
+    );
+}
+
+/// Run an rfish script on `img` (mounted read-write on /).
+fn rfish_on(img: &Path, script: &str) -> (String, String, i32) {
+    let dir = img.parent().expect("dir");
+    let name = img
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let (out, err, status) = common::rfish_raw(
+        dir,
+        &[],
+        &format!("add {name} format:raw\nrun\nmount /dev/sda /\n{script}"),
+    );
+    (String::from_utf8_lossy(&out).into_owned(), err, status)
+}
+
+/// What a path should be after the scenario.
+#[derive(Debug, Clone, PartialEq)]
+enum Want {
+    File {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        content: Vec<u8>,
+    },
+    Dir {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Link(String),
+    Fifo(u32),
+    CharDev(u32, u64),
+}
+
+/// The scenario's script and the tree it must leave.
+fn scenario(dir: &Path) -> (String, BTreeMap<String, Want>) {
+    let big: Vec<u8> = (0..5_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(dir.join("big.bin"), &big).expect("big");
+    let slow_target = "/a/very/long/target/path/that/is/longer/than/sixty/bytes/for/a/slow/symlink";
+    let mut s = String::new();
+    let mut want = BTreeMap::new();
+    let file = |mode, uid, gid, content: &[u8]| Want::File {
+        mode,
+        uid,
+        gid,
+        content: content.to_vec(),
+    };
+    let d = |mode, uid, gid| Want::Dir { mode, uid, gid };
+    s += "mkdir /etc\nwrite /etc/hostname \"rfish-test\\n\"\nwrite-append /etc/hostname \"second\\n\"\n";
+    want.insert("/etc".into(), d(0o755, 0, 0));
+    want.insert(
+        "/etc/hostname".into(),
+        file(0o644, 0, 0, b"rfish-test\nsecond\n"),
+    );
+    s += "mkdir-p /home/alice/.ssh\nwrite /home/alice/.ssh/authorized_keys \"ssh-ed25519 AAAA test\\n\"\n";
+    s += "chmod 0600 /home/alice/.ssh/authorized_keys\nchmod 0700 /home/alice/.ssh\n";
+    s += "chown 1000 1000 /home/alice\nchown 1000 1000 /home/alice/.ssh\nchown 1000 100 /home/alice/.ssh/authorized_keys\n";
+    want.insert("/home".into(), d(0o755, 0, 0));
+    want.insert("/home/alice".into(), d(0o755, 1000, 1000));
+    want.insert("/home/alice/.ssh".into(), d(0o700, 1000, 1000));
+    want.insert(
+        "/home/alice/.ssh/authorized_keys".into(),
+        file(0o600, 1000, 100, b"ssh-ed25519 AAAA test\n"),
+    );
+    s += "mkdir /data\nupload big.bin /data/big.bin\nupload big.bin /data/big2.bin\ntruncate-size /data/big2.bin 3000001\n";
+    s += "truncate-size /data/sparse 10M\n";
+    want.insert("/data".into(), d(0o755, 0, 0));
+    want.insert("/data/big.bin".into(), file(0o644, 0, 0, &big));
+    want.insert(
+        "/data/big2.bin".into(),
+        file(0o644, 0, 0, &big[..3_000_001]),
+    );
+    s += "touch /data/sparse\n";
+    s = s.replace(
+        "truncate-size /data/sparse 10M\ntouch /data/sparse\n",
+        "touch /data/sparse\ntruncate-size /data/sparse 10M\n",
+    );
+    want.insert(
+        "/data/sparse".into(),
+        file(0o644, 0, 0, &vec![0u8; 10 << 20]),
+    );
+    s += &format!(
+        "ln-s /etc/hostname /etc/hostname.link\nln-s {slow_target} /slow.link\nln /etc/hostname /etc/hostname.hard\n"
+    );
+    want.insert(
+        "/etc/hostname.link".into(),
+        Want::Link("/etc/hostname".into()),
+    );
+    want.insert("/slow.link".into(), Want::Link(slow_target.into()));
+    s += "mkdir-p /tree/a/b/c\nwrite /tree/a/b/c/f x\nwrite /tree/a/g y\nln-s f /tree/a/b/c/l\nrm-rf /tree\n";
+    s += "mkdir /many\n";
+    for i in 0..400 {
+        s += &format!("touch /many/a-file-with-a-longer-name-{i:04}\n");
+    }
+    for i in (0..400).step_by(4) {
+        s += &format!("rm /many/a-file-with-a-longer-name-{i:04}\n");
+    }
+    want.insert("/many".into(), d(0o755, 0, 0));
+    for i in (0..400).filter(|i| i % 4 != 0) {
+        want.insert(
+            format!("/many/a-file-with-a-longer-name-{i:04}"),
+            file(0o644, 0, 0, b""),
+        );
+    }
+    s += "mkdir /moved\nwrite /moved/inner inner\nmkdir /moved/sub\nmv /moved /home/\n";
+    s += "rename /etc/hostname.hard /home/hostname.hard\nwrite-append /home/hostname.hard \"third\\n\"\n";
+    want.insert("/home/moved".into(), d(0o755, 0, 0));
+    want.insert("/home/moved/inner".into(), file(0o644, 0, 0, b"inner"));
+    want.insert("/home/moved/sub".into(), d(0o755, 0, 0));
+    // The hard link shares the data: both names show the appended line.
+    want.insert(
+        "/etc/hostname".into(),
+        file(0o644, 0, 0, b"rfish-test\nsecond\nthird\n"),
+    );
+    want.insert(
+        "/home/hostname.hard".into(),
+        file(0o644, 0, 0, b"rfish-test\nsecond\nthird\n"),
+    );
+    s += "mkfifo 0644 /fifo\nmknod-c 0666 1 3 /null\ntouch /empty\nutimens /empty 1000000000 5 1000000001 7\n";
+    want.insert("/fifo".into(), Want::Fifo(0o644));
+    want.insert("/null".into(), Want::CharDev(0o644, 0x103));
+    want.insert("/empty".into(), file(0o644, 0, 0, b""));
+    s += "write /data/big.bin replaced\n";
+    want.insert("/data/big.bin".into(), file(0o644, 0, 0, b"replaced"));
+    (s, want)
+}
+
+/// Extract the filesystem with `debugfs rdump` and describe every path.
+fn dump(img: &Path) -> (tempfile::TempDir, BTreeMap<String, Want>) {
+    let out = tempfile::tempdir().expect("tmp");
+    run(Command::new("debugfs")
+        .arg("-R")
+        .arg(format!("rdump / {}", out.path().display()))
+        .arg(img));
+    let mut got = BTreeMap::new();
+    let root = out.path().to_path_buf();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dump") {
+            let entry = entry.expect("entry");
+            let path = entry.path();
+            let rel = format!("/{}", path.strip_prefix(&root).expect("prefix").display());
+            if rel.starts_with("/lost+found") {
+                continue;
+            }
+            let md = std::fs::symlink_metadata(&path).expect("lstat");
+            let ft = md.file_type();
+            let mode = md.mode() & 0o7777;
+            let w = if ft.is_symlink() {
+                Want::Link(
+                    std::fs::read_link(&path)
+                        .expect("readlink")
+                        .display()
+                        .to_string(),
+                )
+            } else if ft.is_dir() {
+                stack.push(path.clone());
+                Want::Dir {
+                    mode,
+                    uid: md.uid(),
+                    gid: md.gid(),
+                }
+            } else if ft.is_fifo() {
+                Want::Fifo(mode)
+            } else if ft.is_char_device() {
+                Want::CharDev(mode, md.rdev())
+            } else {
+                Want::File {
+                    mode,
+                    uid: md.uid(),
+                    gid: md.gid(),
+                    content: std::fs::read(&path).expect("read"),
+                }
+            };
+            got.insert(rel, w);
+        }
+    }
+    (out, got)
+}
+
+#[test]
+fn a_customisation_session_leaves_e2fsck_clean_and_the_expected_tree() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let variants: &[(&str, u64, &[&str])] = &[
+        ("ext4-4k", 64, &["-b", "4096"]),
+        ("ext4-1k", 64, &["-b", "1024"]),
+        ("gdt-csum", 64, &["-O", "^metadata_csum,uninit_bg"]),
+        ("no-journal", 64, &["-O", "^has_journal"]),
+        ("32bit", 64, &["-O", "^64bit"]),
+        ("no-flex-bg", 64, &["-O", "^flex_bg", "-b", "1024"]),
+        (
+            "meta-bg",
+            64,
+            &["-O", "meta_bg,^resize_inode", "-b", "1024"],
+        ),
+    ];
+    let (script, want) = scenario(tmp.path());
+    for (name, mib, opts) in variants {
+        let img = mkfs(tmp.path(), &format!("{name}.img"), *mib, opts);
+        let (_, err, status) = rfish_on(&img, &script);
+        assert_eq!(status, 0, "{name}: {err}");
+        assert_fsck_clean(&img);
+        let (_keep, got) = dump(&img);
+        for (path, w) in &want {
+            if let Want::Fifo(_) | Want::CharDev(..) = w {
+                // rdump skips special files: debugfs's stat describes them.
+                let st = run(Command::new("debugfs")
+                    .args(["-R", &format!("stat {path}")])
+                    .arg(&img));
+                let text = String::from_utf8_lossy(&st.stdout);
+                let expect = match w {
+                    Want::Fifo(m) => format!("Type: FIFO    Mode:  {m:04o}"),
+                    Want::CharDev(m, _) => format!("Type: character special    Mode:  {m:04o}"),
+                    _ => unreachable!(),
+                };
+                assert!(text.contains(&expect), "{name}: {path}: {text}");
+                if let Want::CharDev(_, dev) = w {
+                    let mm = format!(
+                        "Device major/minor number: {:02x}:{:02x}",
+                        dev >> 8,
+                        dev & 0xff
+                    );
+                    assert!(text.contains(&mm), "{name}: {path}: {text}");
+                }
+                continue;
+            }
+            let g = got
+                .get(path)
+                .unwrap_or_else(|| panic!("{name}: {path} missing"));
+            if let (Want::File { content: a, .. }, Want::File { content: b, .. }) = (w, g) {
+                assert!(
+                    a == b,
+                    "{name}: {path}: content differs ({} vs {} bytes)",
+                    b.len(),
+                    a.len()
+                );
+            }
+            assert_eq!(g, w, "{name}: {path}");
+        }
+        let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+        assert!(extra.is_empty(), "{name}: unexpected {extra:?}");
+        // The dump's times: utimens set them with nanoseconds.
+        let stat = run(Command::new("debugfs")
+            .args(["-R", "stat /empty"])
+            .arg(&img));
+        let text = String::from_utf8_lossy(&stat.stdout);
+        assert!(
+            text.contains("mtime: 0x3b9aca01:0000001c"),
+            "{name}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_hashed_directory_takes_thousands_of_changes() {
+    let fx = common::fixtures("ext4-fixtures.sh");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = tmp.path().join("bigdir.img");
+    std::fs::copy(fx.join("bigdir.img"), &img).expect("copy");
+    let before = run(Command::new("debugfs").args(["-R", "ls /many"]).arg(&img));
+    let mut names: std::collections::BTreeSet<String> = String::from_utf8_lossy(&before.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with("entry-"))
+        .map(str::to_string)
+        .collect();
+    assert!(names.len() > 90_000, "{}", names.len());
+    let mut script = String::new();
+    for i in 0..3000 {
+        let n = format!("added-entry-with-a-much-longer-name-to-fill-leaves-{i:05}");
+        script += &format!("touch /many/{n}\n");
+        names.insert(n);
+    }
+    for i in (0..3000).step_by(3) {
+        let n = format!("added-entry-with-a-much-longer-name-to-fill-leaves-{i:05}");
+        script += &format!("rm /many/{n}\n");
+        names.remove(&n);
+    }
+    let (_, err, status) = rfish_on(&img, &script);
+    assert_eq!(status, 0, "{err}");
+    assert_fsck_clean(&img);
+    let after = run(Command::new("debugfs").args(["-R", "ls /many"]).arg(&img));
+    let got: std::collections::BTreeSet<String> = String::from_utf8_lossy(&after.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with("entry-") || w.starts_with("added-"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(got.len(), names.len());
+    assert!(got == names);
+    // rfish itself finds every name through the index.
+    let (out, err, status) = rfish_on(
+        &img,
+        "is-file /many/added-entry-with-a-much-longer-name-to-fill-leaves-02999\nis-file /many/added-entry-with-a-much-longer-name-to-fill-leaves-00000\n",
+    );
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "true\nfalse\n");
+}
+
+#[test]
+fn read_only_sessions_and_mounts_refuse_changes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = mkfs(tmp.path(), "ro.img", 16, &[]);
+    let before = std::fs::read(&img).expect("read");
+    let (_, err, status) = common::rfish_raw(
+        tmp.path(),
+        &["--ro"],
+        "add ro.img format:raw\nrun\nmount /dev/sda /\nwrite /x hello\n",
+    );
+    assert_eq!(status, 1);
+    assert_eq!(
+        err,
+        "*stdin*:4: rfish: error: write: open: /x: Read-only file system\n"
+    );
+    let (_, err, status) = common::rfish_raw(
+        tmp.path(),
+        &[],
+        "add ro.img format:raw\nrun\nmount-ro /dev/sda /\n-mkdir /d\n-rm-rf /lost+found\n-touch /t\nchmod 0700 /\n",
+    );
+    assert_eq!(status, 1);
+    assert_eq!(
+        err,
+        "*stdin*:4: rfish: error: mkdir: /d: Read-only file system\n\
+         *stdin*:5: rfish: error: rm_rf: /lost+found: Read-only file system\n\
+         *stdin*:6: rfish: error: touch: open: /t: Read-only file system\n\
+         *stdin*:7: rfish: error: chmod: /: 0700: Read-only file system\n"
+    );
+    assert!(
+        std::fs::read(&img).expect("read") == before,
+        "the image changed"
+    );
+}
+
+#[test]
+fn failed_commands_change_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = mkfs(tmp.path(), "fail.img", 16, &[]);
+    let (_, err, status) = rfish_on(
+        &img,
+        "mkdir /d\n-mkdir /d\n-rmdir /nothere\n-rm /d\n-mkdir /x/y\n-write /d hello\n-rename /nothere /y\nwrite /d/f hi\n-rmdir /d\n",
+    );
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        err,
+        "*stdin*:5: rfish: error: mkdir: /d: File exists\n\
+         *stdin*:6: rfish: error: rmdir: /nothere: No such file or directory\n\
+         *stdin*:7: rfish: error: rm: /d: Is a directory\n\
+         *stdin*:8: rfish: error: mkdir: /x/y: No such file or directory\n\
+         *stdin*:9: rfish: error: write: open: /d: Is a directory\n\
+         *stdin*:10: rfish: error: rename: rename: /nothere: /y: No such file or directory\n\
+         *stdin*:12: rfish: error: rmdir: /d: Directory not empty\n"
+    );
+    assert_fsck_clean(&img);
+}
+
+#[test]
+fn a_crash_at_any_write_leaves_a_recoverable_filesystem() {
+    // Oracle: `e2fsck -E journal_only` replays the journal and repairs nothing else;
+    // afterwards e2fsck -fn must find nothing, and the file is either absent (old state)
+    // or complete (new state).
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = mkfs(tmp.path(), "base.img", 16, &["-b", "1024"]);
+    let prep = "mkdir /d\nwrite /d/old keep\n";
+    let (_, err, status) = rfish_on(&base, prep);
+    assert_eq!(status, 0, "{err}");
+    let command = "mkdir-p /d/e/f\n";
+    let content: String = "0123456789".repeat(500);
+    let second = format!("write /d/e/f/new {content}\n");
+    let mut crashed = 0;
+    let mut outcomes = std::collections::BTreeSet::new();
+    for n in 0..200u64 {
+        let img = tmp.path().join("crash.img");
+        std::fs::copy(&base, &img).expect("copy");
+        let out = Command::new(env!("CARGO_BIN_EXE_rfish"))
+            .current_dir(tmp.path())
+            .env("RFISH_CRASH_AFTER_WRITES", n.to_string())
+            .arg("-a")
+            .arg("crash.img")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(format!("run\nmount /dev/sda /\n{command}{second}").as_bytes())?;
+                c.wait()
+            })
+            .expect("rfish");
+        if out.success() {
+            break;
+        }
+        crashed += 1;
+        let _ = Command::new("e2fsck")
+            .args(["-E", "journal_only", "-y"])
+            .arg(&img)
+            .output()
+            .expect("e2fsck");
+        assert_fsck_clean(&img);
+        let (_, got) = dump(&img);
+        assert_eq!(
+            got.get("/d/old"),
+            Some(&Want::File {
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                content: b"keep".to_vec()
+            })
+        );
+        let state = match got.get("/d/e/f/new") {
+            None => "absent",
+            Some(Want::File { content: c, .. }) if c == content.as_bytes() => "complete",
+            Some(Want::File { content: c, .. }) if c.is_empty() => "empty",
+            Some(other) => panic!("write {n}: /d/e/f/new is {other:?}"),
+        };
+        outcomes.insert(state);
+    }
+    assert!(crashed > 10, "only {crashed} crash points");
+    eprintln!("{crashed} crash points, outcomes {outcomes:?}");
+}
