@@ -370,7 +370,7 @@ fn read_only_sessions_and_mounts_refuse_changes() {
     assert_eq!(status, 1);
     assert_eq!(
         err,
-        "*stdin*:4: rfish: error: write: open: /x: Read-only file system\n"
+        "*stdin*:4: rfish: error: internal_write: open: /x: Read-only file system\n"
     );
     let (_, err, status) = common::rfish_raw(
         tmp.path(),
@@ -406,7 +406,7 @@ fn failed_commands_change_nothing() {
          *stdin*:6: rfish: error: rmdir: /nothere: No such file or directory\n\
          *stdin*:7: rfish: error: rm: /d: Is a directory\n\
          *stdin*:8: rfish: error: mkdir: /x/y: No such file or directory\n\
-         *stdin*:9: rfish: error: write: open: /d: Is a directory\n\
+         *stdin*:9: rfish: error: internal_write: open: /d: Is a directory\n\
          *stdin*:10: rfish: error: rename: rename: /nothere: /y: No such file or directory\n\
          *stdin*:12: rfish: error: rmdir: /d: Directory not empty\n"
     );
@@ -479,4 +479,21 @@ fn a_crash_at_any_write_leaves_a_recoverable_filesystem() {
     }
     assert!(crashed > 10, "only {crashed} crash points");
     eprintln!("{crashed} crash points, outcomes {outcomes:?}");
+}
+
+#[test]
+fn file_changing_commands_print_what_guestfish_printed() {
+    // The record (testdata/guestfish/ext4-write.*) was made on a blank mke2fs ext4 image.
+    let tmp = tempfile::tempdir().expect("tmp");
+    mkfs(tmp.path(), "blank.img", 16, &[]);
+    let script = common::record_script_rw("ext4-write", "blank.img");
+    let (out, err, status) = common::rfish_raw(tmp.path(), &[], &script);
+    let (want_out, want_err) = common::record("ext4-write");
+    assert_eq!(err, common::guestfish_errors_as_rfish(&want_err));
+    assert_eq!(status, 0, "{err}");
+    common::assert_same_output(
+        &String::from_utf8_lossy(&out),
+        &String::from_utf8_lossy(&want_out),
+    );
+    assert_fsck_clean(&tmp.path().join("blank.img"));
 }

@@ -129,7 +129,7 @@ pub static WRITE: CommandSpec = cmd(
     "create a new file",
     "Write CONTENT to the file PATH, creating it (mode 0644) or replacing what it held.",
     &["write /etc/motd 'Welcome\\n'"],
-    |ctx, args| write_content(ctx, "write", args, false),
+    |ctx, args| write_content(ctx, "internal_write", args, false),
 );
 
 /// `write-append`.
@@ -140,7 +140,7 @@ pub static WRITE_APPEND: CommandSpec = cmd(
     "append content to end of file",
     "Append CONTENT to the end of PATH, creating it (mode 0644) when it does not exist.",
     &["write-append /etc/motd 'one more line\\n'"],
-    |ctx, args| write_content(ctx, "write_append", args, true),
+    |ctx, args| write_content(ctx, "internal_write_append", args, true),
 );
 
 /// `touch`.
@@ -538,15 +538,27 @@ fn ln(
     let target = args.text(0);
     let linkname = args.text(1);
     make_link(ctx.session, &target, &linkname, symbolic, force).map_err(|e| {
-        let what = if symbolic {
-            "symbolic link"
-        } else {
-            "hard link"
+        if !symbolic && !force {
+            // The daemon calls link(2) itself.
+            return CmdError::api(func, format!("link: {target}: {linkname}: {e}"));
+        }
+        // Otherwise it runs ln(1) and reports what ln printed.
+        let flags = match (symbolic, force) {
+            (true, true) => "-sf",
+            (true, false) => "-s",
+            _ => "-f",
         };
-        let arrow = if symbolic { "->" } else { "=>" };
+        let what = if symbolic { "symbolic link" } else { "hard link" };
+        let shown = if symbolic {
+            String::new()
+        } else {
+            format!(" => '/sysroot{target}'")
+        };
         CmdError::api(
             func,
-            format!("ln: failed to create {what} '/sysroot{linkname}' {arrow} '{target}': {e}"),
+            format!(
+                "ln {flags}: {target}: {linkname}: ln: failed to create {what} '/sysroot{linkname}'{shown}: {e}"
+            ),
         )
     })?;
     Ok(Value::Unit)
@@ -674,19 +686,28 @@ pub static MV: CommandSpec = cmd(
 fn truncate_to(ctx: &mut Ctx<'_>, func: &str, path: &str, size: i64) -> Result<Value, CmdError> {
     need_root(ctx.session, func)?;
     let s = &*ctx.session;
+    // The daemon opens the file, then ftruncates it.
+    let node = open_for_write_existing(s, path).map_err(|e| path_error(func, "open", path, &e))?;
     if size < 0 {
-        return Err(CmdError::api(
-            func,
-            format!("truncate: {path}: Invalid argument"),
-        ));
+        return Err(path_error(func, "ftruncate", path, &Errno::Invalid.into()));
     }
-    let run = || -> Result<(), FsError> {
-        let node = s.vfs.resolve(path, true)?;
-        check_rw(s, &node)?;
-        s.vfs.fs(&node).truncate(node.ino, size as u64)
-    };
-    run().map_err(|e| CmdError::api(func, format!("truncate: {path}: {e}")))?;
+    s.vfs
+        .fs(&node)
+        .truncate(node.ino, size as u64)
+        .map_err(|e| path_error(func, "ftruncate", path, &e))?;
     Ok(Value::Unit)
+}
+
+/// open(O_WRONLY) of an existing regular file (through symlinks), checked writable.
+fn open_for_write_existing(s: &Session, path: &str) -> Result<Node, FsError> {
+    let node = s.vfs.resolve(path, true)?;
+    match s.vfs.fs(&node).stat(node.ino)?.file_type() {
+        FileType::Directory => return Err(Errno::IsDir.into()),
+        FileType::Regular => {}
+        _ => return Err(Errno::Invalid.into()),
+    }
+    check_rw(s, &node)?;
+    Ok(node)
 }
 
 /// `truncate`.

@@ -46,13 +46,18 @@ pub fn print(out: &mut dyn Write, ret: RetType, value: &Value) -> io::Result<()>
         (RetType::IntHex, Value::Int(n)) => writeln!(out, "0x{n:x}"),
         (_, Value::Int(n)) => writeln!(out, "{n}"),
         (_, Value::Bool(b)) => writeln!(out, "{}", if *b { "true" } else { "false" }),
+        // RString and RStringList are C strings: guestfish prints up to the first NUL.
+        (RetType::String, Value::String(s)) => {
+            out.write_all(c_string(s))?;
+            out.write_all(b"\n")
+        }
         (_, Value::String(s)) => {
             out.write_all(s)?;
             out.write_all(b"\n")
         }
         (_, Value::StringList(items)) => {
             for item in items {
-                out.write_all(item)?;
+                out.write_all(c_string(item))?;
                 out.write_all(b"\n")?;
             }
             Ok(())
@@ -97,6 +102,11 @@ fn print_fields(out: &mut dyn Write, indent: &str, fields: &[(&str, Field)]) -> 
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// The bytes before the first NUL.
+fn c_string(s: &[u8]) -> &[u8] {
+    s.iter().position(|&b| b == 0).map_or(s, |n| &s[..n])
 }
 
 #[cfg(test)]

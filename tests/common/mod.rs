@@ -169,6 +169,12 @@ pub fn record_script(name: &str, image: &str) -> String {
     s
 }
 
+/// [`record_script`] for a record made with the disk read-write (`record-guestfish.sh ...
+/// rw`).
+pub fn record_script_rw(name: &str, image: &str) -> String {
+    record_script(name, image).replacen(" readonly:true", "", 1)
+}
+
 /// guestfish's recorded (stdout, stderr) for NAME.
 pub fn record(name: &str) -> (Vec<u8>, String) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/guestfish");
