@@ -183,6 +183,11 @@ fn scenario(dir: &Path) -> (String, BTreeMap<String, Want>) {
     want.insert("/null".into(), Want::CharDev(0o644, 0x103));
     want.insert("/empty".into(), file(0o644, 0, 0, b""));
     s += "write /data/big.bin replaced\n";
+    s += "setxattr user.note \"hello world\" 11 /etc/hostname\n";
+    s += "setxattr security.selinux system_u:object_r:etc_t:s0 26 /etc\n";
+    s += &format!("setxattr user.big {} 300 /empty\n", "x".repeat(300));
+    s += "setxattr user.gone x 1 /empty\nremovexattr user.gone /empty\n";
+    s += "lsetxattr security.selinux system_u:object_r:etc_t:s0 26 /slow.link\n";
     want.insert("/data/big.bin".into(), file(0o644, 0, 0, b"replaced"));
     (s, want)
 }
@@ -301,6 +306,23 @@ fn a_customisation_session_leaves_e2fsck_clean_and_the_expected_tree() {
         }
         let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
         assert!(extra.is_empty(), "{name}: unexpected {extra:?}");
+        // Extended attributes, as debugfs lists them.
+        for (path, expect) in [
+            ("/home/hostname.hard", "user.note (11) = \"hello world\""),
+            (
+                "/etc",
+                "security.selinux (26) = \"system_u:object_r:etc_t:s0\"",
+            ),
+            ("/empty", "user.big (300)"),
+            ("/slow.link", "security.selinux (26)"),
+        ] {
+            let ea = run(Command::new("debugfs")
+                .args(["-R", &format!("ea_list {path}")])
+                .arg(&img));
+            let text = String::from_utf8_lossy(&ea.stdout);
+            assert!(text.contains(expect), "{name}: {path}: {text}");
+            assert!(!text.contains("user.gone"), "{name}: {path}: {text}");
+        }
         // The dump's times: utimens set them with nanoseconds.
         let stat = run(Command::new("debugfs")
             .args(["-R", "stat /empty"])

@@ -887,6 +887,102 @@ pub static MKNOD: CommandSpec = cmd(
     },
 );
 
+fn set_xattr_cmd(
+    ctx: &mut Ctx<'_>,
+    func: &str,
+    name: &[u8],
+    value: Option<&[u8]>,
+    path: &str,
+    follow: bool,
+) -> Result<Value, CmdError> {
+    need_root(ctx.session, func)?;
+    let s = &*ctx.session;
+    let what = if value.is_some() {
+        "setxattr"
+    } else {
+        "removexattr"
+    };
+    if value.is_some_and(|v| v.len() > 65536) {
+        return Err(CmdError::api(func, "extended attribute is too large"));
+    }
+    let run = || -> Result<(), FsError> {
+        let node = s.vfs.resolve(path, follow)?;
+        check_rw(s, &node)?;
+        s.vfs.fs(&node).set_xattr(node.ino, name, value)
+    };
+    run().map_err(|e| CmdError::api(func, format!("{what}: {e}")))?;
+    Ok(Value::Unit)
+}
+
+static SETXATTR_ARGS: &[ArgSpec] = &[
+    arg("xattr", ArgKind::String),
+    arg("val", ArgKind::String),
+    arg("vallen", ArgKind::Int),
+    arg("path", ArgKind::Path),
+];
+
+fn setxattr(ctx: &mut Ctx<'_>, args: &Args, func: &str, follow: bool) -> Result<Value, CmdError> {
+    let name = args.bytes(0).to_vec();
+    let val = args.bytes(1);
+    let len = usize::try_from(args.int(2)).unwrap_or(0).min(val.len());
+    let value = val[..len].to_vec();
+    let path = args.text(3);
+    set_xattr_cmd(ctx, func, &name, Some(&value), &path, follow)
+}
+
+/// `setxattr`.
+pub static SETXATTR: CommandSpec = cmd(
+    "setxattr",
+    SETXATTR_ARGS,
+    RetType::Err,
+    "set extended attribute of a file or directory",
+    "Set extended attribute XATTR of PATH (following symlinks) to the first VALLEN bytes \
+     of VAL. Attributes live in the inode while they fit, else in an attribute block.",
+    &["setxattr user.comment hello 5 /etc/hostname"],
+    |ctx, args| setxattr(ctx, args, "setxattr", true),
+);
+
+/// `lsetxattr`.
+pub static LSETXATTR: CommandSpec = cmd(
+    "lsetxattr",
+    SETXATTR_ARGS,
+    RetType::Err,
+    "set extended attribute of a file or directory",
+    "As setxattr, but a symbolic link itself is changed.",
+    &["lsetxattr security.selinux system_u:object_r:etc_t:s0 26 /etc/localtime"],
+    |ctx, args| setxattr(ctx, args, "lsetxattr", false),
+);
+
+static REMOVEXATTR_ARGS: &[ArgSpec] = &[arg("xattr", ArgKind::String), arg("path", ArgKind::Path)];
+
+/// `removexattr`.
+pub static REMOVEXATTR: CommandSpec = cmd(
+    "removexattr",
+    REMOVEXATTR_ARGS,
+    RetType::Err,
+    "remove extended attribute of a file or directory",
+    "Remove extended attribute XATTR of PATH (following symlinks).",
+    &["removexattr security.selinux /etc/passwd"],
+    |ctx, args| {
+        let (name, path) = (args.bytes(0).to_vec(), args.text(1));
+        set_xattr_cmd(ctx, "removexattr", &name, None, &path, true)
+    },
+);
+
+/// `lremovexattr`.
+pub static LREMOVEXATTR: CommandSpec = cmd(
+    "lremovexattr",
+    REMOVEXATTR_ARGS,
+    RetType::Err,
+    "remove extended attribute of a file or directory",
+    "As removexattr, but a symbolic link itself is changed.",
+    &["lremovexattr security.selinux /etc/localtime"],
+    |ctx, args| {
+        let (name, path) = (args.bytes(0).to_vec(), args.text(1));
+        set_xattr_cmd(ctx, "lremovexattr", &name, None, &path, false)
+    },
+);
+
 /// Write the host file `local` to guest file `remote` (upload's file case).
 pub fn upload_file(ctx: &mut Ctx<'_>, local: &str, remote: &str) -> Result<Value, CmdError> {
     use std::io::Read;

@@ -257,6 +257,11 @@ pub trait Filesystem: Send + Sync {
     fn set_attr(&self, _ino: Ino, _attr: &SetAttr) -> FsResult<()> {
         Err(Errno::ReadOnly.into())
     }
+    /// Set extended attribute `name` (full name with its namespace) to `value`, or remove
+    /// it (`None`: ENODATA when missing).
+    fn set_xattr(&self, _ino: Ino, _name: &[u8], _value: Option<&[u8]>) -> FsResult<()> {
+        Err(Errno::ReadOnly.into())
+    }
     /// Make every change since the last commit durable.
     fn commit(&self) -> FsResult<()> {
         Ok(())

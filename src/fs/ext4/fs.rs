@@ -754,6 +754,10 @@ impl Filesystem for Ext4 {
         self.op_set_attr(ino, attr)
     }
 
+    fn set_xattr(&self, ino: Ino, name: &[u8], value: Option<&[u8]>) -> FsResult<()> {
+        self.op_set_xattr(ino, name, value)
+    }
+
     fn commit(&self) -> FsResult<()> {
         self.op_commit()
     }

@@ -27,5 +27,6 @@ pub mod superblock;
 pub mod txn;
 pub mod unicode_12_1;
 pub mod xattr;
+pub mod xattr_write;
 
 pub use fs::Ext4;

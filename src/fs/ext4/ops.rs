@@ -278,7 +278,7 @@ impl Ext4 {
             return Err(unsupported("freeing block-mapped files"));
         }
         if inode.file_acl() != 0 {
-            self.release_xattr_block(inode.file_acl())?;
+            self.release_xattr_ref(inode.file_acl())?;
             inode.set_file_acl(0);
         }
         inode.set_size(0);
@@ -287,22 +287,6 @@ impl Ext4 {
         inode.set_dtime(now.sec as u32);
         self.write_raw_inode(inode)?;
         self.free_inode(inode.ino, is_dir)
-    }
-
-    /// Drop one reference to a shared extended attribute block, freeing it at zero.
-    fn release_xattr_block(&self, block: u64) -> FsResult<()> {
-        let mut data = self.read_block(block)?;
-        let refs = u32::from_le_bytes([data[4], data[5], data[6], data[7]]);
-        if refs <= 1 {
-            return self.free_blocks(block, 1);
-        }
-        data[4..8].copy_from_slice(&(refs - 1).to_le_bytes());
-        if self.metadata_csum() {
-            super::xattr::set_block_checksum(&mut data, block, self.sb.csum_seed);
-        }
-        self.device()
-            .write_at(&data, block * u64::from(self.sb.block_size))?;
-        Ok(())
     }
 
     pub(super) fn op_unlink(&self, dir: Ino, name: &[u8]) -> FsResult<()> {
@@ -624,6 +608,17 @@ impl Ext4 {
         if let Some(t) = attr.mtime {
             inode.set_mtime(t);
         }
+        inode.set_ctime(Timespec::now());
+        self.write_raw_inode(&mut inode)
+    }
+
+    pub(super) fn op_set_xattr(&self, ino: Ino, name: &[u8], value: Option<&[u8]>) -> FsResult<()> {
+        self.check_writable()?;
+        let mut inode = self.read_raw_inode(Self::ino32(ino)?)?;
+        if inode.flags() & FLAG_ENCRYPT != 0 {
+            return Err(Errno::NoKey.into());
+        }
+        self.xattr_change(&mut inode, name, value)?;
         inode.set_ctime(Timespec::now());
         self.write_raw_inode(&mut inode)
     }
