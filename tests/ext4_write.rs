@@ -519,3 +519,179 @@ fn file_changing_commands_print_what_guestfish_printed() {
     );
     assert_fsck_clean(&tmp.path().join("blank.img"));
 }
+
+/// Every entry under `a` and `b` has the same type, mode, owner, size, content, symlink
+/// target and (but for directories, whose times tar sets last) nanosecond mtime.
+fn assert_same_tree(a: &Path, b: &Path) -> usize {
+    use std::os::unix::fs::PermissionsExt;
+    let mut count = 0;
+    let mut stack = vec![a.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let p = entry.expect("entry").path();
+            let rel = p.strip_prefix(a).expect("prefix");
+            let q = b.join(rel);
+            let (ma, mb) = (
+                std::fs::symlink_metadata(&p).expect("lstat a"),
+                std::fs::symlink_metadata(&q)
+                    .unwrap_or_else(|_| panic!("{} missing", rel.display())),
+            );
+            let what = rel.display();
+            assert_eq!(
+                ma.permissions().mode(),
+                mb.permissions().mode(),
+                "{what}: mode"
+            );
+            assert_eq!((ma.uid(), ma.gid()), (mb.uid(), mb.gid()), "{what}: owner");
+            assert_eq!(ma.rdev(), mb.rdev(), "{what}: rdev");
+            let ft = ma.file_type();
+            if ft.is_symlink() {
+                assert_eq!(
+                    std::fs::read_link(&p).unwrap(),
+                    std::fs::read_link(&q).unwrap(),
+                    "{what}"
+                );
+            } else {
+                assert_eq!(
+                    (ma.mtime(), ma.mtime_nsec()),
+                    (mb.mtime(), mb.mtime_nsec()),
+                    "{what}: mtime"
+                );
+            }
+            if ft.is_file() {
+                assert!(
+                    std::fs::read(&p).unwrap() == std::fs::read(&q).unwrap(),
+                    "{what}: content"
+                );
+            }
+            if ft.is_dir() {
+                stack.push(p.clone());
+            }
+            count += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn tar_in_and_copy_in_of_a_debian_root_equal_the_tree() {
+    // Oracle: GNU tar makes the archive; the Linux kernel (loop mount) reads the result.
+    let fx = common::fixtures("debian-guest.sh");
+    let root = fx.join("root");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tarball = tmp.path().join("root.tar");
+    run(Command::new("tar")
+        .args(["--xattrs", "-cf"])
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&root)
+        .arg("."));
+    let img = mkfs(tmp.path(), "deb.img", 1024, &[]);
+    let (_, err, status) = rfish_on(
+        &img,
+        &format!(
+            "tar-in {} / xattrs:true\nmkdir /copied\ncopy-in {} /copied\n",
+            tarball.display(),
+            root.join("etc").display()
+        ),
+    );
+    assert_eq!(status, 0, "{err}");
+    assert_fsck_clean(&img);
+    let mnt = tempfile::tempdir().expect("mnt");
+    let mounted = Command::new("mount")
+        .args(["-o", "loop,ro,noload"])
+        .arg(&img)
+        .arg(mnt.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("cannot loop-mount (not root?): tree comparison skipped");
+        return;
+    }
+    let result = std::panic::catch_unwind(|| {
+        let n = assert_same_tree(&root, mnt.path());
+        let m = assert_same_tree(&root.join("etc"), &mnt.path().join("copied/etc"));
+        // Extended attributes, as getfattr sees them through the kernel.
+        let attrs = |dir: &Path| {
+            let out = Command::new("getfattr")
+                .args(["-R", "-d", "-m", "-", "-h", "."])
+                .current_dir(dir)
+                .output()
+                .expect("getfattr");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        assert_eq!(attrs(&root.join("usr")), attrs(&mnt.path().join("usr")));
+        (n, m)
+    });
+    let _ = Command::new("umount").arg(mnt.path()).status();
+    let (n, m) = result.expect("trees differ");
+    assert!(n > 5000 && m > 100, "{n} {m}");
+}
+
+#[test]
+fn compressed_tarballs_unpack_like_gnu_tar_packed_them() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("a/b")).expect("mkdir");
+    std::fs::write(src.join("a/b/file"), vec![7u8; 200_000]).expect("write");
+    std::fs::write(src.join("a/x.sh"), "#!/bin/sh\n").expect("write");
+    run(Command::new("chmod")
+        .args(["0750", "a/x.sh"])
+        .current_dir(&src));
+    run(Command::new("ln")
+        .args(["-s", "b/file", "a/link"])
+        .current_dir(&src));
+    run(Command::new("ln")
+        .args(["a/b/file", "a/hard"])
+        .current_dir(&src));
+    run(Command::new("chown")
+        .args(["-R", "1234:5678", "a/b"])
+        .current_dir(&src));
+    let img = mkfs(tmp.path(), "c.img", 64, &[]);
+    let mut script = String::new();
+    for (kind, flag) in [
+        ("gzip", "-z"),
+        ("zstd", "--zstd"),
+        ("xz", "-J"),
+        ("bzip2", "-j"),
+    ] {
+        let ball = tmp.path().join(format!("t.{kind}"));
+        run(Command::new("tar")
+            .args(["--format=posix", flag, "-cf"])
+            .arg(&ball)
+            .arg("-C")
+            .arg(&src)
+            .arg("a"));
+        script += &format!(
+            "mkdir /{kind}\ntar-in {} /{kind} compress:{kind}\n",
+            ball.display()
+        );
+    }
+    let (_, err, status) = rfish_on(&img, &script);
+    assert_eq!(status, 0, "{err}");
+    assert_fsck_clean(&img);
+    let mnt = tempfile::tempdir().expect("mnt");
+    let mounted = Command::new("mount")
+        .args(["-o", "loop,ro,noload"])
+        .arg(&img)
+        .arg(mnt.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("cannot loop-mount (not root?): tree comparison skipped");
+        return;
+    }
+    let result = std::panic::catch_unwind(|| {
+        for kind in ["gzip", "zstd", "xz", "bzip2"] {
+            assert_eq!(
+                assert_same_tree(&src.join("a"), &mnt.path().join(kind).join("a")),
+                5,
+                "{kind}"
+            );
+            let hard = std::fs::metadata(mnt.path().join(kind).join("a/hard")).expect("hard");
+            assert_eq!(hard.nlink(), 2, "{kind}: hard link");
+        }
+    });
+    let _ = Command::new("umount").arg(mnt.path()).status();
+    result.expect("trees differ");
+}

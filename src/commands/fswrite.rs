@@ -22,7 +22,7 @@ const S_IFIFO: u32 = 0o010000;
 static PATH: &[ArgSpec] = &[arg("path", ArgKind::Path)];
 
 /// Split a guest path into its directory and last component (trailing slashes dropped).
-fn split_path(path: &str) -> (String, Vec<u8>) {
+pub(crate) fn split_path(path: &str) -> (String, Vec<u8>) {
     let trimmed = path.trim_end_matches('/');
     match trimmed.rfind('/') {
         Some(0) => ("/".into(), trimmed.as_bytes()[1..].to_vec()),
@@ -32,7 +32,7 @@ fn split_path(path: &str) -> (String, Vec<u8>) {
 }
 
 /// The directory that holds `path`'s last component, checked writable, and the name.
-fn parent_of(s: &Session, path: &str) -> Result<(Node, Vec<u8>), FsError> {
+pub(crate) fn parent_of(s: &Session, path: &str) -> Result<(Node, Vec<u8>), FsError> {
     let (dir, name) = split_path(path);
     let parent = s.vfs.resolve(&dir, true)?;
     if s.vfs.fs(&parent).stat(parent.ino)?.file_type() != FileType::Directory {
@@ -41,7 +41,7 @@ fn parent_of(s: &Session, path: &str) -> Result<(Node, Vec<u8>), FsError> {
     Ok((parent, name))
 }
 
-fn check_rw(s: &Session, node: &Node) -> Result<(), FsError> {
+pub(crate) fn check_rw(s: &Session, node: &Node) -> Result<(), FsError> {
     if s.vfs.mount_of(node).read_only || !s.vfs.fs(node).writable() {
         return Err(Errno::ReadOnly.into());
     }
@@ -246,7 +246,7 @@ pub static MKDIR_MODE: CommandSpec = cmd(
 );
 
 /// mkdir -p as the daemon's recursive_mkdir: Ok, an error, or "not a directory".
-fn mkdir_p(s: &Session, path: &str, depth: usize) -> Result<(), Option<FsError>> {
+pub(crate) fn mkdir_p(s: &Session, path: &str, depth: usize) -> Result<(), Option<FsError>> {
     match make_dir(s, path, 0o777) {
         Ok(()) => Ok(()),
         Err(e) if e.errno() == Some(Errno::Exists) => match s.vfs.resolve(path, false) {
@@ -301,7 +301,7 @@ pub static MKDIR_P: CommandSpec = cmd(
 );
 
 /// unlink(2) of `path`.
-fn unlink(s: &Session, path: &str) -> Result<(), FsError> {
+pub(crate) fn unlink(s: &Session, path: &str) -> Result<(), FsError> {
     let (parent, name) = parent_of(s, path)?;
     let fs = s.vfs.fs(&parent);
     let ino = fs.lookup(parent.ino, &name)?.ok_or(Errno::NotFound)?;

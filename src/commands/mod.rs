@@ -14,6 +14,7 @@ pub mod disk;
 pub mod elf;
 pub mod fish;
 pub mod fsarchive;
+pub mod fsimport;
 pub mod fslist;
 pub mod fsmeta;
 pub mod fsread;
@@ -31,6 +32,7 @@ pub mod probe;
 mod registry;
 pub mod spec;
 pub mod tarball;
+pub mod untar;
 
 use std::io::Write;
 

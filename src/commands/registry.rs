@@ -1,8 +1,8 @@
 //! The table of every command rfish knows, and name lookup.
 
 use super::{
-    CommandSpec, blockdev, disk, fish, fsarchive, fslist, fsmeta, fsread, fssearch, fswrite, help,
-    inspect, inspect_apps, lvm, mount, part, partwrite, probe,
+    CommandSpec, blockdev, disk, fish, fsarchive, fsimport, fslist, fsmeta, fsread, fssearch,
+    fswrite, help, inspect, inspect_apps, lvm, mount, part, partwrite, probe,
 };
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
@@ -113,6 +113,8 @@ static COMMANDS: &[&CommandSpec] = &[
     &fswrite::MKNOD_B,
     &fswrite::MKNOD_C,
     &fswrite::SETXATTR,
+    &fsimport::TAR_IN,
+    &fsimport::COPY_IN,
     &fswrite::LSETXATTR,
     &fswrite::REMOVEXATTR,
     &fswrite::LREMOVEXATTR,

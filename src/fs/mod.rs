@@ -262,6 +262,11 @@ pub trait Filesystem: Send + Sync {
     fn set_xattr(&self, _ino: Ino, _name: &[u8], _value: Option<&[u8]>) -> FsResult<()> {
         Err(Errno::ReadOnly.into())
     }
+    /// Commit now if the running transaction grew large (long imports stay within the
+    /// journal; each commit is a consistent filesystem).
+    fn checkpoint(&self) -> FsResult<()> {
+        Ok(())
+    }
     /// Make every change since the last commit durable.
     fn commit(&self) -> FsResult<()> {
         Ok(())

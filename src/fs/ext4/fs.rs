@@ -94,6 +94,8 @@ pub struct Ext4 {
     txn: Option<Arc<TxnDev>>,
     /// Blocks freed by the running transaction: not reused before it commits.
     pub(super) freed: Mutex<Vec<(u64, u64)>>,
+    /// A quarter of the journal, in blocks (computed on first use).
+    journal_quarter: std::sync::OnceLock<u64>,
 }
 
 impl std::fmt::Debug for Ext4 {
@@ -181,6 +183,7 @@ impl Ext4 {
             dirs: Mutex::new(SmallCache::new(256)),
             txn: None,
             freed: Mutex::new(Vec::new()),
+            journal_quarter: std::sync::OnceLock::new(),
         })
     }
 
@@ -197,6 +200,19 @@ impl Ext4 {
     /// The running transaction; only for a filesystem opened with [`Ext4::open_rw`].
     pub(super) fn txn(&self) -> &TxnDev {
         self.txn.as_deref().expect("ext4 opened read-write")
+    }
+
+    /// How many pending blocks a transaction may reach before an import commits it.
+    pub(super) fn transaction_limit(&self) -> u64 {
+        *self.journal_quarter.get_or_init(|| {
+            if !self.has_journal() {
+                return 4096;
+            }
+            match journal::open_log(self) {
+                Ok(log) => ((log.maxlen - log.first) / 4).max(16),
+                Err(_) => 256,
+            }
+        })
     }
 
     /// Opened read-write (with a transaction layer).
@@ -756,6 +772,13 @@ impl Filesystem for Ext4 {
 
     fn set_xattr(&self, ino: Ino, name: &[u8], value: Option<&[u8]>) -> FsResult<()> {
         self.op_set_xattr(ino, name, value)
+    }
+
+    fn checkpoint(&self) -> FsResult<()> {
+        if self.has_txn() && self.txn().pending_blocks() as u64 > self.transaction_limit() {
+            self.op_commit()?;
+        }
+        Ok(())
     }
 
     fn commit(&self) -> FsResult<()> {
