@@ -338,7 +338,7 @@ mod tests {
 
     #[test]
     fn pax_records_and_times() {
-        let recs = parse_pax(b"12 path=abc\n27 SCHILY.xattr.user.a=xy\n").unwrap();
+        let recs = parse_pax(b"12 path=abc\n26 SCHILY.xattr.user.a=xy\n").unwrap();
         assert_eq!(recs[0], (b"path".to_vec(), b"abc".to_vec()));
         assert_eq!(recs[1], (b"SCHILY.xattr.user.a".to_vec(), b"xy".to_vec()));
         assert_eq!(parse_time("12.5").unwrap(), (12, 500_000_000));
