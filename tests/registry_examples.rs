@@ -58,6 +58,7 @@ fn build_examples() -> tempfile::TempDir {
         setfattr -h -n security.selinux -v system_u:object_r:locale_t:s0 tree/etc/localtime
         truncate -s 4M fs.img && mkfs.ext4 -q -d tree fs.img
         dd if=fs.img of=disk.img bs=512 seek=2048 conv=notrunc status=none
+        tar -cf etc.tar -C tree etc
         rm -rf tree fs.img
     "#;
     let out = std::process::Command::new("sh")
@@ -95,7 +96,10 @@ fn every_registry_example_runs() {
             } else if spec.name.starts_with("inspect-") && spec.name != "inspect-os" {
                 "inspect-os\n"
             } else if guest_path
-                || ["umount", "more", "copy-out", "tar-out", "df", "df-h"].contains(&spec.name)
+                || [
+                    "umount", "more", "copy-out", "tar-out", "df", "df-h", "tar-in", "copy-in",
+                ]
+                .contains(&spec.name)
             {
                 "mount /dev/sda1 /\n"
             } else {
