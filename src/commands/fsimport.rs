@@ -46,6 +46,8 @@ struct Extractor<'a> {
     policy: XattrPolicy,
     /// Directories whose attributes are set at the end (deepest last).
     dirs: Vec<(String, Member)>,
+    /// File data on its way in.
+    buf: Vec<u8>,
 }
 
 /// A member path made relative and safe: leading `/` and `./` dropped, `..` refused.
@@ -145,7 +147,12 @@ impl Extractor<'_> {
                 let ino = fs
                     .create(parent.ino, &name, &node(S_IFREG, (0, 0)))
                     .map_err(fail)?;
-                let mut buf = vec![0u8; 4 << 20];
+                // One buffer for the whole import, as large as the biggest file needs.
+                let want = (m.size.min(4 << 20) as usize).max(1);
+                if self.buf.len() < want {
+                    self.buf.resize(want, 0);
+                }
+                let buf = &mut self.buf[..want];
                 let mut at = 0u64;
                 loop {
                     let mut filled = 0;
@@ -332,6 +339,7 @@ fn tar_in(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
         base: node.path.clone(),
         policy,
         dirs: Vec::new(),
+        buf: Vec::new(),
     };
     let mut tar = TarReader::new(input);
     let fail = |e: String| CmdError::api(func, format!("tar subcommand failed: {e}"));
@@ -493,6 +501,7 @@ pub static COPY_IN: CommandSpec = CommandSpec {
             base: node.path.clone(),
             policy: XattrPolicy::default(),
             dirs: Vec::new(),
+            buf: Vec::new(),
         };
         for l in locals {
             let local = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(l));

@@ -220,9 +220,75 @@ impl Ext4 {
                 return self.write_leaf(dir, pblk, &mut block);
             }
         }
+        // A full one-block directory becomes indexed, as Linux does (make_indexed_dir).
+        if nblocks == 1
+            && self.sb.compat & 0x20 != 0
+            && dir.flags() & super::inode::FLAG_ENCRYPT == 0
+        {
+            self.make_indexed(dir, &mut map)?;
+            return self.dx_add(dir, &mut map, name, ino, kind);
+        }
         let mut block = self.new_leaf(name, ino, kind);
         self.append_dir_block(dir, &mut map, &mut block, true)?;
         Ok(())
+    }
+
+    /// Turn a one-block directory into an indexed one: its entries, sorted by hash, split
+    /// over two new leaf blocks; block 0 becomes the dx root (`.`, `..`, hash version,
+    /// no index levels) pointing at them.
+    fn make_indexed(&self, dir: &mut RawInode, map: &mut ExtentMap) -> FsResult<()> {
+        let bs = self.sb.block_size as usize;
+        let root_pblk = self.dir_block(map, dir, 0)?;
+        let block = self.read_block(root_pblk)?;
+        let version_byte = self.sb.raw[0xfc];
+        let version = HashVersion::from_disk(version_byte, self.unsigned_hash)
+            .ok_or(FsError::Errno(Errno::NotSupported))?;
+        let parent = le32(&block, 12) as u32;
+        let mut entries: Vec<Entry> = self
+            .leaf_entries(dir, &block, version)?
+            .into_iter()
+            .filter(|e| e.name != b"." && e.name != b"..")
+            .collect();
+        entries.sort_by_key(|e| e.hash);
+        let mut split = entries.len() / 2;
+        while split > 0
+            && split < entries.len()
+            && entries[split].hash.0 == entries[split - 1].hash.0
+        {
+            split += 1;
+        }
+        if split == entries.len() {
+            split = entries.len() / 2;
+        }
+        let split_hash = entries.get(split).map_or(0, |e| e.hash.0);
+        let continued =
+            split > 0 && split < entries.len() && entries[split - 1].hash.0 == split_hash;
+        let (low, high) = entries.split_at(split);
+        let mut low_block = self.leaf_from(low);
+        let mut high_block = self.leaf_from(high);
+        let (l1, _) = self.append_dir_block(dir, map, &mut low_block, true)?;
+        let (l2, _) = self.append_dir_block(dir, map, &mut high_block, true)?;
+        // The dx root: `.` (12 bytes), `..` spanning the rest, then the root info and
+        // the index.
+        let mut root = vec![0u8; bs];
+        self.put_entry(&mut root, 0, dir.ino, 12, b".", 2);
+        self.put_entry(&mut root, 12, parent, bs - 12, b"..", 2);
+        let info = 0x18;
+        root[info..info + 4].fill(0);
+        root[info + 4] = version_byte;
+        root[info + 5] = 8;
+        root[info + 6] = 0;
+        root[info + 7] = 0;
+        let at = info + 8;
+        let tail = if self.metadata_csum() { 8 } else { 0 };
+        let limit = (bs - at - tail) / 8;
+        root[at..at + 2].copy_from_slice(&(limit as u16).to_le_bytes());
+        root[at + 2..at + 4].copy_from_slice(&2u16.to_le_bytes());
+        root[at + 4..at + 8].copy_from_slice(&(l1 as u32).to_le_bytes());
+        root[at + 8..at + 12].copy_from_slice(&(split_hash | u32::from(continued)).to_le_bytes());
+        root[at + 12..at + 16].copy_from_slice(&(l2 as u32).to_le_bytes());
+        dir.set_flags(dir.flags() | FLAG_INDEX);
+        self.write_dx(dir, root_pblk, &mut root, at)
     }
 
     /// Remove `name` from directory `dir`; returns the inode it named. An indexed

@@ -108,12 +108,29 @@ impl BlockDev for TxnDev {
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let bs = self.block_size;
+        {
+            let pending = self.pending.lock().expect("txn");
+            if pending.is_empty() || buf.is_empty() {
+                drop(pending);
+                return self.base.read_at(buf, offset);
+            }
+            let first = offset / bs;
+            let last = (offset + buf.len() as u64 - 1) / bs;
+            // Entirely pending (the common case for metadata being changed): no device read.
+            if (first..=last).all(|b| pending.contains_key(&b)) {
+                crate::block::check_range(offset, buf.len() as u64, self.size())?;
+                for (&block, content) in pending.range(first..=last) {
+                    let start = (block * bs).max(offset);
+                    let end = ((block + 1) * bs).min(offset + buf.len() as u64);
+                    let src = &content[(start - block * bs) as usize..(end - block * bs) as usize];
+                    buf[(start - offset) as usize..(end - offset) as usize].copy_from_slice(src);
+                }
+                return Ok(());
+            }
+        }
         self.base.read_at(buf, offset)?;
         let pending = self.pending.lock().expect("txn");
-        if pending.is_empty() || buf.is_empty() {
-            return Ok(());
-        }
-        let bs = self.block_size;
         let first = offset / bs;
         let last = (offset + buf.len() as u64 - 1) / bs;
         for (&block, content) in pending.range(first..=last) {
