@@ -189,6 +189,20 @@ fn scenario(dir: &Path) -> (String, BTreeMap<String, Want>) {
     s += "setxattr user.gone x 1 /empty\nremovexattr user.gone /empty\n";
     s += "lsetxattr security.selinux system_u:object_r:etc_t:s0 26 /slow.link\n";
     want.insert("/data/big.bin".into(), file(0o644, 0, 0, b"replaced"));
+    s += "cp /etc/hostname /etc/hostname.copy\ncp-a /home /home.bak\ncp-r /home/moved /moved2\n";
+    want.insert(
+        "/etc/hostname.copy".into(),
+        file(0o644, 0, 0, b"rfish-test\nsecond\nthird\n"),
+    );
+    let home: Vec<(String, Want)> = want
+        .iter()
+        .filter(|(k, _)| k.starts_with("/home"))
+        .map(|(k, v)| (k.replacen("/home", "/home.bak", 1), v.clone()))
+        .collect();
+    want.extend(home);
+    want.insert("/moved2".into(), d(0o755, 0, 0));
+    want.insert("/moved2/inner".into(), file(0o644, 0, 0, b"inner"));
+    want.insert("/moved2/sub".into(), d(0o755, 0, 0));
     (s, want)
 }
 

@@ -14,6 +14,7 @@ pub mod disk;
 pub mod elf;
 pub mod fish;
 pub mod fsarchive;
+pub mod fscopy;
 pub mod fsimport;
 pub mod fslist;
 pub mod fsmeta;

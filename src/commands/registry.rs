@@ -1,8 +1,8 @@
 //! The table of every command rfish knows, and name lookup.
 
 use super::{
-    CommandSpec, blockdev, disk, fish, fsarchive, fsimport, fslist, fsmeta, fsread, fssearch,
-    fswrite, help, inspect, inspect_apps, lvm, mount, part, partwrite, probe,
+    CommandSpec, blockdev, disk, fish, fsarchive, fscopy, fsimport, fslist, fsmeta, fsread,
+    fssearch, fswrite, help, inspect, inspect_apps, lvm, mount, part, partwrite, probe,
 };
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
@@ -113,6 +113,10 @@ static COMMANDS: &[&CommandSpec] = &[
     &fswrite::MKNOD_B,
     &fswrite::MKNOD_C,
     &fswrite::SETXATTR,
+    &fscopy::CP,
+    &fscopy::CP_R,
+    &fscopy::CP_A,
+    &fscopy::SYNC,
     &fsimport::TAR_IN,
     &fsimport::COPY_IN,
     &fswrite::LSETXATTR,
