@@ -197,7 +197,7 @@ pub static CP: CommandSpec = cmd(
     "copy a file",
     "Copy the file SRC to DEST (into DEST when it is a directory); the copy gets mode \
      0644-style permissions (umask 022) and root as owner, as plain cp run by root does.",
-    &["cp /etc/hosts /etc/hosts.orig"],
+    &["cp /etc/hostname /etc/hostname.orig"],
     |ctx, args| {
         cp(
             ctx,
@@ -219,7 +219,7 @@ pub static CP_R: CommandSpec = cmd(
     RetType::Err,
     "copy a file or directory recursively",
     "Copy SRC and everything below it to DEST; symbolic links are copied as links.",
-    &["cp-r /etc/skel /home/alice"],
+    &["cp-r /etc /etc.copy"],
     |ctx, args| {
         cp(
             ctx,
