@@ -534,6 +534,19 @@ fn file_changing_commands_print_what_guestfish_printed() {
     assert_fsck_clean(&tmp.path().join("blank.img"));
 }
 
+/// Mount `img` read-only through the kernel (loop device, no journal replay); `None`
+/// when this machine cannot.
+fn kernel_mount(img: &Path) -> Option<tempfile::TempDir> {
+    let mnt = tempfile::tempdir().expect("mnt");
+    Command::new("mount")
+        .args(["-o", "loop,ro,noload"])
+        .arg(img)
+        .arg(mnt.path())
+        .status()
+        .is_ok_and(|s| s.success())
+        .then_some(mnt)
+}
+
 /// Every entry under `a` and `b` has the same type, mode, owner, size, content, symlink
 /// target and (but for directories, whose times tar sets last) nanosecond mtime.
 fn assert_same_tree(a: &Path, b: &Path) -> usize {
@@ -611,17 +624,10 @@ fn tar_in_and_copy_in_of_a_debian_root_equal_the_tree() {
     );
     assert_eq!(status, 0, "{err}");
     assert_fsck_clean(&img);
-    let mnt = tempfile::tempdir().expect("mnt");
-    let mounted = Command::new("mount")
-        .args(["-o", "loop,ro,noload"])
-        .arg(&img)
-        .arg(mnt.path())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
+    let Some(mnt) = kernel_mount(&img) else {
         eprintln!("cannot loop-mount (not root?): tree comparison skipped");
         return;
-    }
+    };
     let result = std::panic::catch_unwind(|| {
         let n = assert_same_tree(&root, mnt.path());
         let m = assert_same_tree(&root.join("etc"), &mnt.path().join("copied/etc"));
@@ -684,17 +690,10 @@ fn compressed_tarballs_unpack_like_gnu_tar_packed_them() {
     let (_, err, status) = rfish_on(&img, &script);
     assert_eq!(status, 0, "{err}");
     assert_fsck_clean(&img);
-    let mnt = tempfile::tempdir().expect("mnt");
-    let mounted = Command::new("mount")
-        .args(["-o", "loop,ro,noload"])
-        .arg(&img)
-        .arg(mnt.path())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
+    let Some(mnt) = kernel_mount(&img) else {
         eprintln!("cannot loop-mount (not root?): tree comparison skipped");
         return;
-    }
+    };
     let result = std::panic::catch_unwind(|| {
         for kind in ["gzip", "zstd", "xz", "bzip2"] {
             assert_eq!(

@@ -103,6 +103,23 @@ pub fn check_range(offset: u64, len: u64, size: u64) -> Result<()> {
     }
 }
 
+/// Crash tests: with `RFISH_CRASH_AFTER_WRITES=N` (read once into `limit` when an image
+/// is opened) the process aborts before write N+1; `writes` counts them.
+pub fn crash_point(writes: &std::sync::atomic::AtomicU64, limit: Option<u64>) {
+    if let Some(limit) = limit {
+        if writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= limit {
+            std::process::abort();
+        }
+    }
+}
+
+/// The `RFISH_CRASH_AFTER_WRITES` setting.
+pub fn crash_limit() -> Option<u64> {
+    std::env::var("RFISH_CRASH_AFTER_WRITES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+}
+
 /// Copy a whole device into an empty regular file, reading only allocated ranges and leaving
 /// holes for zero runs (so the copy stays sparse). Two worker threads each take 8 MiB
 /// pieces of the device in turn, so reads (and qcow2 decompression) overlap. Returns the

@@ -31,9 +31,7 @@ impl RawFile {
             file,
             size,
             read_only,
-            crash_after: std::env::var("RFISH_CRASH_AFTER_WRITES")
-                .ok()
-                .and_then(|v| v.parse().ok()),
+            crash_after: super::crash_limit(),
             writes: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -89,14 +87,7 @@ impl BlockDev for RawFile {
             return Err(BlockError::ReadOnly);
         }
         check_range(offset, buf.len() as u64, self.size)?;
-        if let Some(limit) = self.crash_after {
-            let n = self
-                .writes
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            if n >= limit {
-                std::process::abort();
-            }
-        }
+        super::crash_point(&self.writes, self.crash_after);
         self.file
             .write_all_at(buf, offset)
             .map_err(|e| BlockError::io("write image", e))

@@ -180,9 +180,7 @@ impl Qcow2 {
             state: Mutex::new(state),
             io: RwLock::new(()),
             decompressed: Mutex::new(VecDeque::new()),
-            crash_after: std::env::var("RFISH_CRASH_AFTER_WRITES")
-                .ok()
-                .and_then(|v| v.parse().ok()),
+            crash_after: super::crash_limit(),
             writes: std::sync::atomic::AtomicU64::new(0),
             phys_end: std::sync::atomic::AtomicU64::new(file_len),
         })
@@ -753,14 +751,7 @@ impl Qcow2 {
     /// process at any chosen write (`RFISH_CRASH_AFTER_WRITES=N` aborts before write N+1;
     /// read once when the image is opened).
     fn pwrite(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
-        if let Some(limit) = self.crash_after {
-            let n = self
-                .writes
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            if n >= limit {
-                std::process::abort();
-            }
-        }
+        super::crash_point(&self.writes, self.crash_after);
         self.file.write_all_at(buf, offset)?;
         self.phys_end.fetch_max(
             offset + buf.len() as u64,

@@ -249,20 +249,7 @@ impl Ext4 {
             .into_iter()
             .filter(|e| e.name != b"." && e.name != b"..")
             .collect();
-        entries.sort_by_key(|e| e.hash);
-        let mut split = entries.len() / 2;
-        while split > 0
-            && split < entries.len()
-            && entries[split].hash.0 == entries[split - 1].hash.0
-        {
-            split += 1;
-        }
-        if split == entries.len() {
-            split = entries.len() / 2;
-        }
-        let split_hash = entries.get(split).map_or(0, |e| e.hash.0);
-        let continued =
-            split > 0 && split < entries.len() && entries[split - 1].hash.0 == split_hash;
+        let (split, split_hash, continued) = split_by_hash(&mut entries);
         let (low, high) = entries.split_at(split);
         let mut low_block = self.leaf_from(low);
         let mut high_block = self.leaf_from(high);
@@ -499,19 +486,7 @@ impl Ext4 {
         }
         // Split the leaf by hash: the upper half moves to a new block.
         let mut entries = self.leaf_entries(dir, &leaf, info.version)?;
-        entries.sort_by_key(|e| e.hash);
-        let mut split = entries.len() / 2;
-        while split > 0
-            && split < entries.len()
-            && entries[split].hash.0 == entries[split - 1].hash.0
-        {
-            split += 1;
-        }
-        if split == entries.len() {
-            split = entries.len() / 2;
-        }
-        let split_hash = entries[split].hash.0;
-        let continued = split > 0 && entries[split - 1].hash.0 == split_hash;
+        let (split, split_hash, continued) = split_by_hash(&mut entries);
         let (low, high) = entries.split_at(split);
         let mut low_block = self.leaf_from(low);
         let mut high_block = self.leaf_from(high);
@@ -688,6 +663,23 @@ impl Ext4 {
             upper_lblk,
         )
     }
+}
+
+/// Sort a full leaf's entries by hash and choose where the upper half starts: (index,
+/// its hash, whether that hash continues from the lower half — the index entry's
+/// collision bit). Equal hashes are kept together when possible.
+fn split_by_hash(entries: &mut [Entry]) -> (usize, u32, bool) {
+    entries.sort_by_key(|e| e.hash);
+    let mut split = entries.len() / 2;
+    while split > 0 && split < entries.len() && entries[split].hash.0 == entries[split - 1].hash.0 {
+        split += 1;
+    }
+    if split == entries.len() {
+        split = entries.len() / 2;
+    }
+    let hash = entries.get(split).map_or(0, |e| e.hash.0);
+    let continued = split > 0 && split < entries.len() && entries[split - 1].hash.0 == hash;
+    (split, hash, continued)
 }
 
 /// Offset of the dx root's `indirect_levels` byte.

@@ -33,6 +33,22 @@ fn bad(ino: u32, detail: String) -> FsError {
     FsError::corrupt("ext4 extent tree", format!("inode {ino}: {detail}"))
 }
 
+/// Decode a leaf entry: (logical, physical, len, uninit).
+pub fn decode_leaf(e: &[u8]) -> (u64, u64, u64, bool) {
+    let raw_len = le16(e, 4);
+    let (len, uninit) = if raw_len > 32768 {
+        (raw_len - 32768, true)
+    } else {
+        (raw_len, false)
+    };
+    (le32(e, 0), le32(e, 8) | le16(e, 6) << 32, len, uninit)
+}
+
+/// Decode an index entry's child block.
+pub fn decode_index(e: &[u8]) -> u64 {
+    le32(e, 4) | le16(e, 8) << 32
+}
+
 /// Every extent of the inode, in logical order.
 pub fn runs(fs: &Ext4, inode: &Inode) -> FsResult<Vec<Run>> {
     let mut out = Vec::new();
@@ -84,15 +100,8 @@ fn walk(
     }
     for i in 0..entries {
         let e = &node[12 + i * 12..24 + i * 12];
-        let logical = le32(e, 0);
         if depth == 0 {
-            let raw_len = le16(e, 4);
-            let (len, uninit) = if raw_len > 32768 {
-                (raw_len - 32768, true)
-            } else {
-                (raw_len, false)
-            };
-            let physical = le32(e, 8) | le16(e, 6) << 32;
+            let (logical, physical, len, uninit) = decode_leaf(e);
             if len == 0
                 || physical
                     .checked_add(len)
@@ -112,7 +121,7 @@ fn walk(
                 uninit,
             });
         } else {
-            let child = le32(e, 4) | le16(e, 8) << 32;
+            let child = decode_index(e);
             if !seen.insert(child) {
                 return Err(bad(
                     ino,

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use crate::bytes::{le16, le32};
+use crate::bytes::le16;
 use crate::fs::{FsError, FsResult};
 
 use super::checksum::crc32c_raw;
@@ -153,15 +153,8 @@ impl Ext4 {
         }
         for i in 0..entries {
             let e = &node[12 + i * 12..24 + i * 12];
-            let logical = le32(e, 0);
             if depth == 0 {
-                let raw_len = le16(e, 4);
-                let (len, uninit) = if raw_len > MAX_INIT {
-                    (raw_len - MAX_INIT, true)
-                } else {
-                    (raw_len, false)
-                };
-                let physical = le32(e, 8) | le16(e, 6) << 32;
+                let (logical, physical, len, uninit) = super::extent::decode_leaf(e);
                 if len == 0 || physical + len > self.sb.blocks_count {
                     return Err(bad(
                         ino,
@@ -175,7 +168,7 @@ impl Ext4 {
                     uninit,
                 });
             } else {
-                let child = le32(e, 4) | le16(e, 8) << 32;
+                let child = super::extent::decode_index(e);
                 if !seen.insert(child) {
                     return Err(bad(
                         ino,

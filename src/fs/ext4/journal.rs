@@ -18,16 +18,21 @@ use crate::fs::{FsError, FsResult};
 
 use super::fs::Ext4;
 
-const MAGIC: u64 = 0xc03b_3998;
-const DESCRIPTOR: u64 = 1;
-const COMMIT: u64 = 2;
+/// jbd2 block header magic.
+pub(crate) const MAGIC: u64 = 0xc03b_3998;
+/// Block types.
+pub(crate) const DESCRIPTOR: u64 = 1;
+pub(crate) const COMMIT: u64 = 2;
 const REVOKE: u64 = 5;
-const INCOMPAT_64BIT: u64 = 0x2;
-const INCOMPAT_CSUM_V2: u64 = 0x8;
-const INCOMPAT_CSUM_V3: u64 = 0x10;
-const FLAG_ESCAPE: u64 = 1;
-const FLAG_SAME_UUID: u64 = 2;
-const FLAG_LAST_TAG: u64 = 8;
+/// Journal features.
+pub(crate) const COMPAT_CHECKSUM: u64 = 0x1;
+pub(crate) const INCOMPAT_64BIT: u64 = 0x2;
+pub(crate) const INCOMPAT_CSUM_V2: u64 = 0x8;
+pub(crate) const INCOMPAT_CSUM_V3: u64 = 0x10;
+/// Tag flags.
+pub(crate) const FLAG_ESCAPE: u64 = 1;
+pub(crate) const FLAG_SAME_UUID: u64 = 2;
+pub(crate) const FLAG_LAST_TAG: u64 = 8;
 
 fn bad(detail: String) -> FsError {
     FsError::corrupt("ext4 journal", detail)

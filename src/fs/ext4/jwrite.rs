@@ -26,16 +26,14 @@ use super::checksum::crc32c_raw;
 use super::fs::Ext4;
 use super::journal;
 
-const MAGIC: u32 = 0xc03b_3998;
-const DESCRIPTOR: u32 = 1;
-const COMMIT: u32 = 2;
-const COMPAT_CHECKSUM: u64 = 0x1;
-const INCOMPAT_64BIT: u64 = 0x2;
-const INCOMPAT_CSUM_V2: u64 = 0x8;
-const INCOMPAT_CSUM_V3: u64 = 0x10;
-const FLAG_ESCAPE: u32 = 1;
-const FLAG_SAME_UUID: u32 = 2;
-const FLAG_LAST_TAG: u32 = 8;
+use super::journal::{COMPAT_CHECKSUM, INCOMPAT_64BIT, INCOMPAT_CSUM_V2, INCOMPAT_CSUM_V3};
+
+const MAGIC: u32 = journal::MAGIC as u32;
+const DESCRIPTOR: u32 = journal::DESCRIPTOR as u32;
+const COMMIT: u32 = journal::COMMIT as u32;
+const FLAG_ESCAPE: u32 = journal::FLAG_ESCAPE as u32;
+const FLAG_SAME_UUID: u32 = journal::FLAG_SAME_UUID as u32;
+const FLAG_LAST_TAG: u32 = journal::FLAG_LAST_TAG as u32;
 /// incompat: recover (the journal may hold transactions to replay).
 const INCOMPAT_RECOVER: u32 = 0x4;
 
