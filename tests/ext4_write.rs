@@ -708,3 +708,31 @@ fn compressed_tarballs_unpack_like_gnu_tar_packed_them() {
     let _ = Command::new("umount").arg(mnt.path()).status();
     result.expect("trees differ");
 }
+
+#[test]
+fn full_filesystems_say_enospc_and_stay_clean() {
+    // Out of blocks: the upload fails whole (the command is one transaction) and the
+    // filesystem is as before; out of inodes: creation fails with ENOSPC as open(2) does.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = mkfs(tmp.path(), "full.img", 8, &["-N", "64"]);
+    std::fs::write(tmp.path().join("big"), vec![0x5au8; 20 << 20]).expect("big");
+    let (out, err, status) = rfish_on(&img, "-upload big /big\nwrite /small hello\nls /\n");
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        err,
+        "*stdin*:4: rfish: error: upload: /big: No space left on device\n"
+    );
+    assert_eq!(out, "lost+found\nsmall\n");
+    assert_fsck_clean(&img);
+    let script: String = (0..80).map(|i| format!("-touch /f{i}\n")).collect();
+    let (_, err, status) = rfish_on(&img, &script);
+    assert_eq!(status, 0, "{err}");
+    let failures: Vec<&str> = err.lines().collect();
+    // 64 inodes: 1-11 reserved (lost+found is 11), /small, and 52 new files.
+    assert_eq!(failures.len(), 80 - 52, "{err}");
+    assert!(
+        failures[0].ends_with("rfish: error: touch: open: /f52: No space left on device"),
+        "{err}"
+    );
+    assert_fsck_clean(&img);
+}
