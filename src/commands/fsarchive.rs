@@ -152,6 +152,32 @@ fn tar_tree(
     tar.finish().map(|_| ()).map_err(io)
 }
 
+/// The host command that compresses (or, with `decompress`, expands) a tar-out/tar-in
+/// `compress:` kind that no crate here handles.
+pub(crate) fn host_tool(
+    func: &str,
+    kind: &str,
+    decompress: bool,
+) -> Result<&'static [&'static str], CmdError> {
+    const TOOLS: &[(&str, &[&str], &[&str])] = &[
+        ("zstd", &["zstd", "-q", "-c"], &["zstd", "-q", "-dc"]),
+        ("xz", &["xz", "-c"], &["xz", "-dc"]),
+        ("bzip2", &["bzip2", "-c"], &["bzip2", "-dc"]),
+        ("lzop", &["lzop", "-c"], &["lzop", "-dc"]),
+        (
+            "lzma",
+            &["xz", "--format=lzma", "-c"],
+            &["xz", "--format=lzma", "-dc"],
+        ),
+        ("compress", &["compress", "-c"], &["gzip", "-dc"]),
+    ];
+    TOOLS
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .map(|(_, c, d)| if decompress { *d } else { *c })
+        .ok_or_else(|| CmdError::api(func, format!("unknown compression type: {kind}")))
+}
+
 /// Compress through a host tool (what guestfish's appliance runs), for the formats no
 /// crate here writes.
 fn via_host_tool(
@@ -213,20 +239,7 @@ fn tar_out(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
                 .map_err(|e| CmdError::api(func, crate::os_error_text(&e)))
         }
         Some(kind) => {
-            let tool: &[&str] = match kind {
-                "zstd" => &["zstd", "-q", "-c"],
-                "xz" => &["xz", "-c"],
-                "bzip2" => &["bzip2", "-c"],
-                "lzop" => &["lzop", "-c"],
-                "lzma" => &["xz", "--format=lzma", "-c"],
-                "compress" => &["compress", "-c"],
-                other => {
-                    return Err(CmdError::api(
-                        func,
-                        format!("unknown compression type: {other}"),
-                    ));
-                }
-            };
+            let tool = host_tool(func, kind, false)?;
             let mut tarball = Vec::new();
             tar_tree(s, func, &dir, &opts, &mut tarball)?;
             via_host_tool(func, tool, &tarball, out)

@@ -287,17 +287,7 @@ fn open_tarball(
                 .map_err(|e| CmdError::api(func, format!("{local}: zstd: {e}")))?;
             return Ok(Box::new(d));
         }
-        Some("xz") => &["xz", "-dc"],
-        Some("bzip2") => &["bzip2", "-dc"],
-        Some("lzop") => &["lzop", "-dc"],
-        Some("lzma") => &["xz", "--format=lzma", "-dc"],
-        Some("compress") => &["gzip", "-dc"],
-        Some(other) => {
-            return Err(CmdError::api(
-                func,
-                format!("unknown compression type: {other}"),
-            ));
-        }
+        Some(kind) => super::fsarchive::host_tool(func, kind, true)?,
     };
     let child = std::process::Command::new(tool[0])
         .args(&tool[1..])

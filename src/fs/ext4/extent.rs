@@ -33,6 +33,33 @@ fn bad(ino: u32, detail: String) -> FsError {
     FsError::corrupt("ext4 extent tree", format!("inode {ino}: {detail}"))
 }
 
+/// Check an extent node's header (magic, entry count within the node, depth as its parent
+/// implies); returns (entries, depth).
+pub fn check_header(node: &[u8], ino: u32, expect_depth: Option<u64>) -> FsResult<(usize, u64)> {
+    if le16(node, 0) != MAGIC {
+        return Err(bad(ino, "bad extent header magic".into()));
+    }
+    let entries = le16(node, 2) as usize;
+    let max = le16(node, 4) as usize;
+    let depth = le16(node, 6);
+    if 12 + max * 12 > node.len() || entries > max {
+        return Err(bad(
+            ino,
+            format!(
+                "header claims {entries} of {max} entries in a {}-byte node",
+                node.len()
+            ),
+        ));
+    }
+    if depth > MAX_DEPTH || expect_depth.is_some_and(|d| d != depth) {
+        return Err(bad(
+            ino,
+            format!("node depth {depth} is not what its parent implies"),
+        ));
+    }
+    Ok((entries, depth))
+}
+
 /// Decode a leaf entry: (logical, physical, len, uninit).
 pub fn decode_leaf(e: &[u8]) -> (u64, u64, u64, bool) {
     let raw_len = le16(e, 4);
@@ -77,27 +104,7 @@ fn walk(
     out: &mut Vec<Run>,
 ) -> FsResult<()> {
     let ino = inode.ino;
-    if le16(node, 0) != MAGIC {
-        return Err(bad(ino, "bad extent header magic".into()));
-    }
-    let entries = le16(node, 2) as usize;
-    let max = le16(node, 4) as usize;
-    let depth = le16(node, 6);
-    if 12 + max * 12 > node.len() || entries > max {
-        return Err(bad(
-            ino,
-            format!(
-                "header claims {entries} of {max} entries in a {}-byte node",
-                node.len()
-            ),
-        ));
-    }
-    if depth > MAX_DEPTH || expect_depth.is_some_and(|d| d != depth) {
-        return Err(bad(
-            ino,
-            format!("node depth {depth} is not what its parent implies"),
-        ));
-    }
+    let (entries, depth) = check_header(node, ino, expect_depth)?;
     for i in 0..entries {
         let e = &node[12 + i * 12..24 + i * 12];
         if depth == 0 {

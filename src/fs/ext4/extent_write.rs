@@ -8,7 +8,6 @@
 
 use std::collections::HashSet;
 
-use crate::bytes::le16;
 use crate::fs::{FsError, FsResult};
 
 use super::checksum::crc32c_raw;
@@ -136,21 +135,7 @@ impl Ext4 {
         map: &mut ExtentMap,
     ) -> FsResult<()> {
         let ino = inode.ino;
-        if le16(node, 0) != u64::from(MAGIC) {
-            return Err(bad(ino, "bad extent header magic".into()));
-        }
-        let entries = le16(node, 2) as usize;
-        let max = le16(node, 4) as usize;
-        let depth = le16(node, 6);
-        if 12 + max * 12 > node.len() || entries > max || depth > 5 {
-            return Err(bad(ino, "bad extent node header".into()));
-        }
-        if expect_depth.is_some_and(|d| d != depth) {
-            return Err(bad(
-                ino,
-                format!("node depth {depth} is not what its parent implies"),
-            ));
-        }
+        let (entries, depth) = super::extent::check_header(node, ino, expect_depth)?;
         for i in 0..entries {
             let e = &node[12 + i * 12..24 + i * 12];
             if depth == 0 {
