@@ -25,6 +25,7 @@ pub mod help;
 pub mod inspect;
 pub mod inspect_apps;
 pub mod lvm;
+pub mod mkfs;
 pub mod mount;
 pub mod output;
 pub mod part;

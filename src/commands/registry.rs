@@ -1,7 +1,7 @@
 //! The table of every command rfish knows, and name lookup.
 
 use super::{
-    CommandSpec, blockdev, disk, fish, fsarchive, fscopy, fsimport, fslist, fsmeta, fsread,
+    CommandSpec, blockdev, disk, fish, fsarchive, fscopy, fsimport, fslist, mkfs, fsmeta, fsread,
     fssearch, fswrite, help, inspect, inspect_apps, lvm, mount, part, partwrite, probe,
 };
 
@@ -119,6 +119,9 @@ static COMMANDS: &[&CommandSpec] = &[
     &fscopy::SYNC,
     &fsimport::TAR_IN,
     &fsimport::COPY_IN,
+    &mkfs::MKFS,
+    &mkfs::MKFS_B,
+    &mkfs::MKE2FS,
     &fswrite::LSETXATTR,
     &fswrite::REMOVEXATTR,
     &fswrite::LREMOVEXATTR,

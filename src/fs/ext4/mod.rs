@@ -22,6 +22,7 @@ pub mod inode_write;
 pub mod journal;
 pub mod jwrite;
 pub mod min_size;
+pub mod mkfs;
 pub mod ops;
 pub mod superblock;
 pub mod txn;
