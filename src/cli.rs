@@ -254,9 +254,13 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
             overlay: options.ro && options.overlay,
         });
     }
+    let mut prepared = Vec::new();
     for (n, spec) in options.new.iter().enumerate() {
         match prepared_disk(n + 1, spec) {
-            Ok(Some(drive)) => session.drives.push(drive),
+            Ok(Some((drive, layout))) => {
+                prepared.push((session.drives.len(), layout));
+                session.drives.push(drive);
+            }
             Ok(None) => return 0,
             Err(code) => return code,
         }
@@ -267,6 +271,13 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
         if let Err(e) = session.open_drives("launch") {
             crate::commands::report(&session, &e);
             return 1;
+        }
+        for (index, layout) in &prepared {
+            let drive = crate::part::drive_name(*index);
+            if let Err(e) = crate::commands::prepared::apply(&mut session, &drive, layout) {
+                crate::commands::report(&session, &e);
+                return 1;
+            }
         }
     }
 
@@ -416,49 +427,33 @@ fn unsupported(o: &Options) -> Option<&'static str> {
     }
 }
 
-/// `-N [FILE=]TYPE[:OPTIONS]`: create a prepared disk (only `disk[:SIZE]` so far), or
-/// print the list for `-N help` (returns `Ok(None)`).
-fn prepared_disk(n: usize, spec: &str) -> Result<Option<DriveSpec>, i32> {
+/// `-N [FILE=]TYPE[:OPTIONS]`: create a prepared disk's file (its partitions and
+/// filesystems are made once it is open), or print the list for `-N help` (`Ok(None)`).
+fn prepared_disk(
+    n: usize,
+    spec: &str,
+) -> Result<Option<(DriveSpec, crate::commands::prepared::Prepared)>, i32> {
     if spec == "help" || spec == "list" {
-        print!(
-            "List of available prepared disk images:\n\n\
-             rfish -N disk     - create a blank disk\n\n  \
-             Create a blank disk, size 1G (by default).\n\n  \
-             The default size can be changed by supplying an optional parameter.\n\n  \
-             Optional parameters:\n    -N disk:<size>\n      \
-             <size> the size of the disk image (default: 1G)\n\n\
-             (part, fs, lv, lvfs, bootroot and bootrootlv come with partition and\n\
-             filesystem support.)\n"
-        );
+        print!("{}", crate::commands::prepared::HELP);
         return Ok(None);
     }
-    let (file, rest) = match spec.split_once('=') {
-        Some((f, r)) => (f.to_string(), r),
-        None => (format!("test{n}.img"), spec),
-    };
-    let mut parts = rest.split(':');
-    let kind = parts.next().unwrap_or("");
-    if kind != "disk" {
-        return Err(not_yet(&format!("-N {kind}")));
-    }
-    let size_text = parts.next().filter(|s| !s.is_empty()).unwrap_or("1G");
-    let size = match crate::parse::value::parse_size(size_text.as_bytes()) {
-        Ok(s) if s > 0 => s,
-        _ => {
-            eprintln!("rfish: -N disk: invalid size: {size_text}");
-            return Err(1);
-        }
-    };
-    if let Err(e) = crate::commands::disk::create_raw(&file, size, "sparse") {
+    let prepared = crate::commands::prepared::parse(n, spec).map_err(|e| {
+        eprintln!("rfish: {e}");
+        1
+    })?;
+    if let Err(e) = crate::commands::disk::create_raw(&prepared.file, prepared.size, "sparse") {
         crate::commands::report(&Session::default(), &e);
         return Err(1);
     }
-    Ok(Some(DriveSpec {
-        path: file,
-        format: Some("raw".into()),
-        read_only: false,
-        overlay: false,
-    }))
+    Ok(Some((
+        DriveSpec {
+            path: prepared.file.clone(),
+            format: Some("raw".into()),
+            read_only: false,
+            overlay: false,
+        },
+        prepared,
+    )))
 }
 
 /// `rfish -h` lists the commands; `rfish -h CMD` (or `-h` followed by a word) shows one.

@@ -33,8 +33,14 @@ fn mkfs(dir: &Path, name: &str, mib: u64, opts: &[&str]) -> PathBuf {
         .expect("create")
         .set_len(mib << 20)
         .expect("size");
+    let kind: &[&str] = if opts.contains(&"-t") {
+        &[]
+    } else {
+        &["-t", "ext4"]
+    };
     run(Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4"])
+        .args(["-q", "-F"])
+        .args(kind)
         .args(opts)
         .arg(&img));
     img
@@ -274,6 +280,9 @@ fn a_customisation_session_leaves_e2fsck_clean_and_the_expected_tree() {
             64,
             &["-O", "meta_bg,^resize_inode", "-b", "1024"],
         ),
+        // Block-mapped files: double-indirect maps with 1 KiB blocks.
+        ("ext3-1k", 64, &["-t", "ext3", "-b", "1024"]),
+        ("ext2", 64, &["-t", "ext2"]),
     ];
     let (script, want) = scenario(tmp.path());
     for (name, mib, opts) in variants {
@@ -454,8 +463,14 @@ fn a_crash_at_any_write_leaves_a_recoverable_filesystem() {
     // Oracle: `e2fsck -E journal_only` replays the journal and repairs nothing else;
     // afterwards e2fsck -fn must find nothing, and the file is either absent (old state)
     // or complete (new state).
+    for opts in [&["-b", "1024"][..], &["-t", "ext3", "-b", "1024"][..]] {
+        crash_sweep(opts);
+    }
+}
+
+fn crash_sweep(opts: &[&str]) {
     let tmp = tempfile::tempdir().expect("tmp");
-    let base = mkfs(tmp.path(), "base.img", 16, &["-b", "1024"]);
+    let base = mkfs(tmp.path(), "base.img", 16, opts);
     let prep = "mkdir /d\nwrite /d/old keep\n";
     let (_, err, status) = rfish_on(&base, prep);
     assert_eq!(status, 0, "{err}");
@@ -513,8 +528,8 @@ fn a_crash_at_any_write_leaves_a_recoverable_filesystem() {
         };
         outcomes.insert(state);
     }
-    assert!(crashed > 10, "only {crashed} crash points");
-    eprintln!("{crashed} crash points, outcomes {outcomes:?}");
+    assert!(crashed > 10, "{opts:?}: only {crashed} crash points");
+    eprintln!("{opts:?}: {crashed} crash points, outcomes {outcomes:?}");
 }
 
 #[test]

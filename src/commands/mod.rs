@@ -30,6 +30,7 @@ pub mod mount;
 pub mod output;
 pub mod part;
 pub mod partwrite;
+pub mod prepared;
 pub mod probe;
 mod registry;
 pub mod spec;

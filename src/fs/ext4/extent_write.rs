@@ -46,8 +46,11 @@ fn header(node: &mut [u8], entries: u16, max: u16, depth: u16) {
 pub struct ExtentMap {
     /// The extents, in logical order.
     pub runs: Vec<Run>,
-    /// The blocks holding the tree's nodes below the root.
+    /// The blocks holding the tree's nodes below the root (extent blocks, or a block
+    /// map's indirect blocks).
     pub nodes: Vec<u64>,
+    /// A block map's indirect blocks by their place in the tree (empty for extents).
+    pub indirect: std::collections::BTreeMap<super::blockmap_write::IndirectKey, u64>,
 }
 
 impl ExtentMap {
@@ -113,8 +116,11 @@ impl Ext4 {
         crc32c_raw(s, &inode.generation().to_le_bytes())
     }
 
-    /// Read inode's whole extent tree.
+    /// Read inode's whole extent tree (or block map: the same runs).
     pub(super) fn load_extents(&self, inode: &RawInode) -> FsResult<ExtentMap> {
+        if inode.flags() & super::inode::FLAG_EXTENTS == 0 {
+            return self.load_block_map(inode);
+        }
         let mut map = ExtentMap::default();
         let mut seen = HashSet::new();
         self.load_node(inode, inode.block(), None, &mut seen, &mut map)?;
@@ -177,6 +183,9 @@ impl Ext4 {
         map: &mut ExtentMap,
         goal: u64,
     ) -> FsResult<()> {
+        if inode.flags() & super::inode::FLAG_EXTENTS == 0 {
+            return self.store_block_map(inode, map, goal);
+        }
         // Split runs into extents of legal length.
         let mut extents: Vec<Run> = Vec::with_capacity(map.runs.len());
         for r in &map.runs {

@@ -7,6 +7,7 @@
 
 pub mod alloc;
 pub mod blockmap;
+pub mod blockmap_write;
 pub mod casefold;
 pub mod checksum;
 pub mod dir;

@@ -51,12 +51,29 @@ impl Ext4 {
                 "writing to ext4 with read-only-compatible features 0x{unknown:x} (quota, project, verity, ...)"
             )));
         }
-        if !self.uses_extents() {
-            return Err(unsupported(
-                "writing to ext2/ext3 (block-mapped) filesystems",
-            ));
-        }
         Ok(())
+    }
+
+    /// Does the inode map blocks (an extent tree or a block map), as opposed to fast
+    /// symlinks, device nodes and inline data?
+    pub(super) fn has_block_tree(&self, inode: &RawInode) -> bool {
+        if inode.flags() & FLAG_INLINE_DATA != 0 {
+            return false;
+        }
+        match inode.mode() & S_IFMT {
+            S_IFREG | S_IFDIR => true,
+            S_IFLNK => {
+                let huge = self.sb.ro_compat & 0x8 != 0;
+                let blocks = inode.blocks_512(huge, self.sb.block_size);
+                let acl = if inode.file_acl() != 0 {
+                    u64::from(self.sb.block_size / 512)
+                } else {
+                    0
+                };
+                inode.flags() & FLAG_EXTENTS != 0 || blocks > acl
+            }
+            _ => false,
+        }
     }
 
     /// A directory's record, checked to be a writable directory.
@@ -256,7 +273,7 @@ impl Ext4 {
         if links > 0 {
             return self.write_raw_inode(inode);
         }
-        if inode.flags() & FLAG_INLINE_DATA == 0 && inode.flags() & FLAG_EXTENTS != 0 {
+        if self.has_block_tree(inode) {
             let mut map = self.load_extents(inode)?;
             for (start, len) in map.truncate(0) {
                 self.free_blocks(start, len)?;
@@ -264,7 +281,11 @@ impl Ext4 {
             for b in std::mem::take(&mut map.nodes) {
                 self.free_blocks(b, 1)?;
             }
-            super::extent_write::init_root(inode.block_mut());
+            if inode.flags() & FLAG_EXTENTS != 0 {
+                super::extent_write::init_root(inode.block_mut());
+            } else {
+                inode.block_mut().fill(0);
+            }
         } else if inode.mode() & S_IFMT == S_IFLNK
             || matches!(
                 inode.mode() & S_IFMT,
@@ -448,9 +469,6 @@ impl Ext4 {
         }
         if inode.flags() & FLAG_INLINE_DATA != 0 {
             return Err(unsupported("writing inline-data files"));
-        }
-        if inode.flags() & FLAG_EXTENTS == 0 {
-            return Err(unsupported("writing block-mapped files"));
         }
         Ok(inode)
     }

@@ -279,7 +279,7 @@ impl Ext4 {
 
     /// i_blocks from the inode's data and tree blocks plus its attribute block.
     fn recount_blocks(&self, inode: &mut RawInode) -> FsResult<()> {
-        let fast_or_special = inode.flags() & super::inode::FLAG_EXTENTS == 0;
+        let fast_or_special = !self.has_block_tree(inode);
         if fast_or_special {
             let blocks = u64::from(inode.file_acl() != 0);
             let huge = self.sb.ro_compat & 0x8 != 0;
