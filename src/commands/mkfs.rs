@@ -13,7 +13,9 @@ use crate::session::Session;
 fn check_not_mounted(s: &Session, name: &str) -> Result<(), String> {
     let canon = |n: &str| parse_device_name(n).map_or_else(|| n.to_string(), canonical_name);
     if s.vfs.mounts().iter().any(|m| canon(&m.device) == name) {
-        return Err(format!("{name} is mounted; will not make a filesystem here!"));
+        return Err(format!(
+            "{name} is mounted; will not make a filesystem here!"
+        ));
     }
     Ok(())
 }
@@ -89,7 +91,10 @@ fn mkfs_handler(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
 pub static MKFS: CommandSpec = CommandSpec {
     name: "mkfs",
     aliases: &["mkfs-opts"],
-    args: &[arg("fstype", ArgKind::String), arg("device", ArgKind::Device)],
+    args: &[
+        arg("fstype", ArgKind::String),
+        arg("device", ArgKind::Device),
+    ],
     optargs: &[
         arg("blocksize", ArgKind::Int),
         arg("features", ArgKind::String),

@@ -1,8 +1,8 @@
 //! The table of every command rfish knows, and name lookup.
 
 use super::{
-    CommandSpec, blockdev, disk, fish, fsarchive, fscopy, fsimport, fslist, mkfs, fsmeta, fsread,
-    fssearch, fswrite, help, inspect, inspect_apps, lvm, mount, part, partwrite, probe,
+    CommandSpec, blockdev, disk, fish, fsarchive, fscopy, fsimport, fslist, fsmeta, fsread,
+    fssearch, fswrite, help, inspect, inspect_apps, lvm, mkfs, mount, part, partwrite, probe,
 };
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.

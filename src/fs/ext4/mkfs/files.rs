@@ -192,7 +192,11 @@ fn midpoint_goal(alloc: &Allocator<'_>) -> u64 {
     } else {
         start = group.saturating_sub(1);
     }
-    let end = if group + 1 < geo.groups { group + 1 } else { group };
+    let end = if group + 1 < geo.groups {
+        group + 1
+    } else {
+        group
+    };
     let mut best = start;
     for g in start + 1..=end {
         if free(g) > free(best) {

@@ -146,7 +146,8 @@ impl Geometry {
                 } else {
                     u64::from(u32::MAX)
                 };
-                let rsv_groups = (max_blocks - u64::from(first_data_block)).div_ceil(u64::from(bpg));
+                let rsv_groups =
+                    (max_blocks - u64::from(first_data_block)).div_ceil(u64::from(bpg));
                 reserved_gdt = rsv_groups
                     .div_ceil(per_desc_block)
                     .saturating_sub(desc_blocks)
@@ -278,10 +279,19 @@ mod tests {
     fn matches_mke2fs_for_64m_and_1g() {
         // dumpe2fs of mke2fs -t ext4 on 64 MiB and 1 GiB files.
         let g = Geometry::compute(&req(65536, 1024, 16384)).unwrap();
-        assert_eq!((g.groups, g.inodes_per_group, g.inode_table_blocks), (8, 2048, 512));
-        assert_eq!((g.reserved_gdt, g.desc_blocks, g.reserved_blocks), (256, 1, 3276));
+        assert_eq!(
+            (g.groups, g.inodes_per_group, g.inode_table_blocks),
+            (8, 2048, 512)
+        );
+        assert_eq!(
+            (g.reserved_gdt, g.desc_blocks, g.reserved_blocks),
+            (256, 1, 3276)
+        );
         let g = Geometry::compute(&req(262144, 4096, 65536)).unwrap();
-        assert_eq!((g.groups, g.inodes_per_group, g.reserved_gdt), (8, 8192, 127));
+        assert_eq!(
+            (g.groups, g.inodes_per_group, g.reserved_gdt),
+            (8, 8192, 127)
+        );
     }
 
     #[test]

@@ -22,8 +22,8 @@ use files::Csum;
 use geometry::{Geometry, Request};
 use inode_rec::InodeRec;
 use params::{
-    COMPAT_HAS_JOURNAL, COMPAT_RESIZE_INODE, FsKind, INCOMPAT_CSUM_SEED, INCOMPAT_EXTENTS,
-    INCOMPAT_FILETYPE, RO_COMPAT_GDT_CSUM, RO_COMPAT_METADATA_CSUM,
+    COMPAT_HAS_JOURNAL, COMPAT_RESIZE_INODE, FsKind, INCOMPAT_EXTENTS, INCOMPAT_FILETYPE,
+    RO_COMPAT_GDT_CSUM, RO_COMPAT_METADATA_CSUM,
 };
 use superblock_new::SuperInfo;
 
@@ -163,7 +163,10 @@ pub fn plan(opts: &MkfsOptions, dev_bytes: u64) -> Result<(Geometry, Option<u64>
         Some(b) => b,
         None => dev_blocks,
     };
-    let ratio = opts.bytes_per_inode.unwrap_or(usage_ratio).max(u64::from(bs));
+    let ratio = opts
+        .bytes_per_inode
+        .unwrap_or(usage_ratio)
+        .max(u64::from(bs));
     let mut features = opts.kind.default_features();
     if let Some(list) = &opts.features {
         features.edit(list)?;
@@ -198,7 +201,7 @@ pub fn plan(opts: &MkfsOptions, dev_bytes: u64) -> Result<(Geometry, Option<u64>
         journal = match opts.journal_mib {
             Some(mib) => {
                 let j = mib * (1 << 20) / u64::from(bs);
-                if j < 1024 || j > 10_240_000 || j > geo.blocks / 2 {
+                if !(1024..=10_240_000).contains(&j) || j > geo.blocks / 2 {
                     return Err(MkfsError::Usage(format!(
                         "The total requested journal size is {j} blocks; it must be\nbetween 1024 and 10240000 blocks and at most half the filesystem.  Aborting."
                     )));
@@ -230,10 +233,8 @@ pub fn make(dev: &dyn BlockDev, opts: &MkfsOptions) -> Result<Geometry, MkfsErro
     let f = geo.features;
     let metadata_csum = f.ro_compat(RO_COMPAT_METADATA_CSUM);
     let csum_groups = metadata_csum || f.ro_compat(RO_COMPAT_GDT_CSUM);
-    let seed = metadata_csum.then(|| {
-        let _ = INCOMPAT_CSUM_SEED;
-        crate::fs::ext4::checksum::crc32c_raw(!0, &uuid)
-    });
+    // With metadata_csum_seed the same value is also stored in the superblock.
+    let seed = metadata_csum.then(|| crate::fs::ext4::checksum::crc32c_raw(!0, &uuid));
     let c = Csum {
         seed,
         filetype: f.incompat(INCOMPAT_FILETYPE),
@@ -283,10 +284,7 @@ pub fn make(dev: &dyn BlockDev, opts: &MkfsOptions) -> Result<Geometry, MkfsErro
         let free = (end - start) - alloc.used.count_in(start, end);
         let first_ino = g * ipg + 1;
         let used_inodes = 11u32.saturating_sub(first_ino - 1).min(ipg);
-        let dirs = [2u32, 11]
-            .iter()
-            .filter(|&&i| (i - 1) / ipg == g)
-            .count() as u32;
+        let dirs = [2u32, 11].iter().filter(|&&i| (i - 1) / ipg == g).count() as u32;
         let mut flags = 0u16;
         if csum_groups {
             if used_inodes == 0 {
@@ -358,8 +356,7 @@ pub fn make(dev: &dyn BlockDev, opts: &MkfsOptions) -> Result<Geometry, MkfsErro
                 bitmap[i / 8] |= 1 << (i % 8);
             }
             if let Some(seed) = seed {
-                let sum =
-                    crate::fs::ext4::checksum::crc32c_raw(seed, &bitmap[..ipg as usize / 8]);
+                let sum = crate::fs::ext4::checksum::crc32c_raw(seed, &bitmap[..ipg as usize / 8]);
                 raw[0x1a..0x1c].copy_from_slice(&(sum as u16).to_le_bytes());
                 if dsz >= 64 {
                     raw[0x3a..0x3c].copy_from_slice(&((sum >> 16) as u16).to_le_bytes());

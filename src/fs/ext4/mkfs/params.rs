@@ -69,7 +69,12 @@ const FEATURES: &[(&str, Word, u32, bool)] = &[
     ("extra_isize", Word::RoCompat, RO_COMPAT_EXTRA_ISIZE, true),
     ("quota", Word::RoCompat, 0x100, false),
     ("bigalloc", Word::RoCompat, 0x200, false),
-    ("metadata_csum", Word::RoCompat, RO_COMPAT_METADATA_CSUM, true),
+    (
+        "metadata_csum",
+        Word::RoCompat,
+        RO_COMPAT_METADATA_CSUM,
+        true,
+    ),
     ("read-only", Word::RoCompat, 0x1000, false),
     ("project", Word::RoCompat, 0x2000, false),
     ("verity", Word::RoCompat, 0x8000, false),
@@ -85,7 +90,12 @@ const FEATURES: &[(&str, Word, u32, bool)] = &[
     ("flex_bg", Word::Incompat, INCOMPAT_FLEX_BG, true),
     ("ea_inode", Word::Incompat, 0x400, false),
     ("dirdata", Word::Incompat, 0x1000, false),
-    ("metadata_csum_seed", Word::Incompat, INCOMPAT_CSUM_SEED, true),
+    (
+        "metadata_csum_seed",
+        Word::Incompat,
+        INCOMPAT_CSUM_SEED,
+        true,
+    ),
     ("large_dir", Word::Incompat, INCOMPAT_LARGEDIR, true),
     ("inline_data", Word::Incompat, 0x8000, false),
     ("encrypt", Word::Incompat, 0x10000, false),
@@ -144,7 +154,9 @@ impl Features {
                 None => (true, word.strip_prefix('+').unwrap_or(word)),
             };
             let Some(&(_, w, bit, _)) = FEATURES.iter().find(|f| f.0 == name) else {
-                return Err(MkfsError::Usage(format!("Invalid filesystem option set: {list}")));
+                return Err(MkfsError::Usage(format!(
+                    "Invalid filesystem option set: {list}"
+                )));
             };
             if on {
                 *self.word(w) |= bit;

@@ -4,7 +4,9 @@
 //! with a signed-char hash flag, the journal inode's block map backed up.
 
 use super::geometry::Geometry;
-use super::params::{COMPAT_HAS_JOURNAL, INCOMPAT_64BIT, INCOMPAT_CSUM_SEED, RO_COMPAT_METADATA_CSUM};
+use super::params::{
+    COMPAT_HAS_JOURNAL, INCOMPAT_64BIT, INCOMPAT_CSUM_SEED, RO_COMPAT_METADATA_CSUM,
+};
 use crate::fs::ext4::checksum::crc32c_raw;
 
 fn put16(b: &mut [u8], at: usize, v: u16) {

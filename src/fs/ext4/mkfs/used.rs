@@ -24,11 +24,7 @@ impl UsedBlocks {
             lo = s;
             hi = hi.max(e);
         }
-        let covered: Vec<(u64, u64)> = self
-            .ranges
-            .range(lo..=hi)
-            .map(|(&s, &e)| (s, e))
-            .collect();
+        let covered: Vec<(u64, u64)> = self.ranges.range(lo..=hi).map(|(&s, &e)| (s, e)).collect();
         for (s, e) in covered {
             self.ranges.remove(&s);
             hi = hi.max(e);
@@ -54,10 +50,7 @@ impl UsedBlocks {
 
     /// The first used block at or after `b` (`u64::MAX` when none).
     fn next_used(&self, b: u64) -> u64 {
-        self.ranges
-            .range(b..)
-            .next()
-            .map_or(u64::MAX, |(&s, _)| s)
+        self.ranges.range(b..).next().map_or(u64::MAX, |(&s, _)| s)
     }
 
     /// ext2fs_get_free_blocks2: the first `b` in `[start, finish)` with
