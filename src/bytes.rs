@@ -11,6 +11,16 @@ pub fn le32(b: &[u8], at: usize) -> u64 {
     u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
 }
 
+/// Store `v` little-endian at `at`.
+pub fn put16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Store `v` little-endian at `at`.
+pub fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
 /// Little-endian u64 at `at`.
 pub fn le64(b: &[u8], at: usize) -> u64 {
     let mut x = [0u8; 8];

@@ -17,14 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().expect("run tool");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    common::run_tool(cmd)
 }
 
 fn mkfs(dir: &Path, name: &str, mib: u64, opts: &[&str]) -> PathBuf {

@@ -23,14 +23,7 @@ fn sparse(dir: &Path, name: &str, size: u64) -> PathBuf {
 }
 
 fn tool(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run tool");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&common::run_tool(cmd).stdout).into_owned()
 }
 
 fn fsck_clean(img: &Path) {
@@ -244,32 +237,21 @@ fn a_large_filesystems_journal_and_groups_match_mke2fs() {
 /// The bytes of partition `n` of `img`, as sfdisk reports it, copied to a file.
 fn partition(img: &Path, n: usize, out: &Path) -> (u64, u64) {
     let json = tool(Command::new("sfdisk").arg("-J").arg(img));
-    let starts: Vec<u64> = json
-        .split("\"start\":")
-        .skip(1)
-        .map(|s| {
-            s.trim_start()
-                .split(',')
-                .next()
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap()
-        })
-        .collect();
-    let sizes: Vec<u64> = json
-        .split("\"size\":")
-        .skip(1)
-        .map(|s| {
-            s.trim_start()
-                .split(',')
-                .next()
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap()
-        })
-        .collect();
+    let numbers = |key: &str| -> Vec<u64> {
+        json.split(key)
+            .skip(1)
+            .map(|s| {
+                s.trim_start()
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let (starts, sizes) = (numbers("\"start\":"), numbers("\"size\":"));
     let (start, size) = (starts[n - 1], sizes[n - 1]);
     tool(Command::new("dd").args([
         format!("if={}", img.display()),

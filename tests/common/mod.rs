@@ -239,3 +239,16 @@ impl Rng {
         self.0
     }
 }
+
+/// Run a tool that must succeed; its output (the failure message shows both streams).
+#[allow(dead_code)]
+pub fn run_tool(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().expect("run tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

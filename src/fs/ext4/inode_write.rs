@@ -5,9 +5,9 @@
 //! nanosecond times with creation time, a fresh generation, an empty extent tree.
 
 use crate::bytes::{le16, le32};
+use crate::bytes::{put16, put32};
 use crate::fs::{FsError, FsResult, Timespec};
 
-use super::checksum::crc32c_raw;
 use super::fs::Ext4;
 use super::inode::{FLAG_EXTENTS, FLAG_HUGE_FILE};
 
@@ -18,14 +18,6 @@ pub struct RawInode {
     pub ino: u32,
     /// The `s_inode_size` bytes.
     pub raw: Vec<u8>,
-}
-
-fn put16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
-}
-
-fn put32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 
 /// The 32-bit seconds and the extra word (epoch bits and nanoseconds) of a time.
@@ -210,21 +202,7 @@ impl Ext4 {
     /// Write an edited record back (with its checksum) and forget what was cached about it.
     pub(super) fn write_raw_inode(&self, inode: &mut RawInode) -> FsResult<()> {
         if self.metadata_csum() {
-            let isize = inode.raw.len();
-            let hi = isize > 128 && inode.has(0x82);
-            inode.raw[0x7c..0x7e].fill(0);
-            if hi {
-                inode.raw[0x82..0x84].fill(0);
-            }
-            let seed = {
-                let s = crc32c_raw(self.sb.csum_seed, &inode.ino.to_le_bytes());
-                crc32c_raw(s, &inode.generation().to_le_bytes())
-            };
-            let sum = crc32c_raw(seed, &inode.raw);
-            put16(&mut inode.raw, 0x7c, sum as u16);
-            if hi {
-                put16(&mut inode.raw, 0x82, (sum >> 16) as u16);
-            }
+            super::checksum::seal_inode(&mut inode.raw, self.sb.csum_seed, inode.ino);
         }
         self.device()
             .write_at(&inode.raw, self.inode_offset(inode.ino)?)?;

@@ -6,15 +6,8 @@
 use super::MkfsError;
 use super::inode_rec::{FLAG_EXTENTS, InodeRec, extent_root};
 use super::tables::Allocator;
+use crate::bytes::{put16, put32};
 use crate::fs::ext4::checksum::crc32c_raw;
-
-fn put16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
-}
-
-fn put32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-}
 
 /// Metadata blocks to write: (block number, contents).
 pub type Blocks = Vec<(u64, Vec<u8>)>;

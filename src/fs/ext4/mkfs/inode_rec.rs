@@ -2,7 +2,7 @@
 //! the reserved inodes, the root and lost+found directories, the resize and journal
 //! inodes; with the crc32c of metadata_csum.
 
-use crate::fs::ext4::checksum::crc32c_raw;
+use crate::bytes::{put16, put32};
 
 /// An inode record being filled in.
 #[derive(Debug, Clone)]
@@ -11,14 +11,6 @@ pub struct InodeRec {
     pub ino: u32,
     /// The record (`s_inode_size` bytes).
     pub raw: Vec<u8>,
-}
-
-fn put16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
-}
-
-fn put32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 
 /// ext4's EXTENTS_FL.
@@ -84,29 +76,8 @@ impl InodeRec {
     /// Store the crc32c (lower 16 bits, and the upper ones when the extra fields hold
     /// them) computed with the filesystem's checksum seed.
     pub fn seal(&mut self, csum_seed: Option<u32>) {
-        let Some(seed) = csum_seed else { return };
-        let extra = if self.raw.len() > 128 {
-            u16::from_le_bytes([self.raw[0x80], self.raw[0x81]]) as usize
-        } else {
-            0
-        };
-        let hi = extra >= 4;
-        self.raw[0x7c..0x7e].fill(0);
-        if hi {
-            self.raw[0x82..0x84].fill(0);
-        }
-        let generation = u32::from_le_bytes([
-            self.raw[0x64],
-            self.raw[0x65],
-            self.raw[0x66],
-            self.raw[0x67],
-        ]);
-        let s = crc32c_raw(seed, &self.ino.to_le_bytes());
-        let s = crc32c_raw(s, &generation.to_le_bytes());
-        let sum = crc32c_raw(s, &self.raw);
-        put16(&mut self.raw, 0x7c, sum as u16);
-        if hi {
-            put16(&mut self.raw, 0x82, (sum >> 16) as u16);
+        if let Some(seed) = csum_seed {
+            crate::fs::ext4::checksum::seal_inode(&mut self.raw, seed, self.ino);
         }
     }
 }

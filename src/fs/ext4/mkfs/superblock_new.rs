@@ -7,15 +7,8 @@ use super::geometry::Geometry;
 use super::params::{
     COMPAT_HAS_JOURNAL, INCOMPAT_64BIT, INCOMPAT_CSUM_SEED, RO_COMPAT_METADATA_CSUM,
 };
+use crate::bytes::{put16, put32};
 use crate::fs::ext4::checksum::crc32c_raw;
-
-fn put16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
-}
-
-fn put32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-}
 
 /// What the superblock records beyond the geometry.
 #[derive(Debug, Clone)]
