@@ -542,6 +542,25 @@ fn file_changing_commands_print_what_guestfish_printed() {
     assert_fsck_clean(&tmp.path().join("blank.img"));
 }
 
+#[test]
+fn more_file_commands_print_what_guestfish_printed() {
+    // fill, fill-pattern, fill-dir, fallocate, pwrite, upload-offset, mkdtemp/mktemp
+    // errors, e2attrs, generation, label and UUID (testdata/guestfish/ext4-write2.*).
+    let tmp = tempfile::tempdir().expect("tmp");
+    mkfs(tmp.path(), "blank.img", 16, &[]);
+    std::fs::write(tmp.path().join("host.txt"), "hostdata\n").expect("host.txt");
+    let script = common::record_script_rw("ext4-write2", "blank.img");
+    let (out, err, status) = common::rfish_raw(tmp.path(), &[], &script);
+    let (want_out, want_err) = common::record("ext4-write2");
+    assert_eq!(err, common::guestfish_errors_as_rfish(&want_err));
+    assert_eq!(status, 0, "{err}");
+    common::assert_same_output(
+        &String::from_utf8_lossy(&out),
+        &String::from_utf8_lossy(&want_out),
+    );
+    assert_fsck_clean(&tmp.path().join("blank.img"));
+}
+
 /// Mount `img` read-only through the kernel (loop device, no journal replay); `None`
 /// when this machine cannot.
 fn kernel_mount(img: &Path) -> Option<tempfile::TempDir> {

@@ -79,6 +79,19 @@ fn build_examples() -> tempfile::TempDir {
 
 #[test]
 fn every_registry_example_runs() {
+    // edit/vi/emacs examples run these stand-in editors (they append a line).
+    let bin = tempfile::tempdir().expect("bin");
+    for editor in ["vi", "emacs"] {
+        let path = bin.path().join(editor);
+        std::fs::write(&path, "#!/bin/sh\necho edited >> \"$1\"\n").expect("editor");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let mut count = 0;
     for spec in registry() {
         assert!(!spec.examples.is_empty(), "{} has no example", spec.name);
@@ -86,6 +99,8 @@ fn every_registry_example_runs() {
             let dir = example_dir();
             let mut cmd = rfish();
             cmd.current_dir(dir.path())
+                .env("PATH", &path)
+                .env("EDITOR", "vi")
                 .args(["-a", "disk.img", "-a", "disk.qcow2"]);
             // Commands on guest files run with partition 1 mounted on /.
             let guest_path = spec.args.iter().any(|a| a.kind == ArgKind::Path);

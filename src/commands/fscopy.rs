@@ -133,6 +133,7 @@ impl Copier<'_> {
                 gid: Some(st.gid),
                 atime: Some(st.atime),
                 mtime: Some(st.mtime),
+                ..SetAttr::default()
             };
             dfs.set_attr(ino, &attr)?;
         }

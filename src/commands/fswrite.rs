@@ -48,7 +48,7 @@ pub(crate) fn check_rw(s: &Session, node: &Node) -> Result<(), FsError> {
     Ok(())
 }
 
-fn node_of(parent: &Node, name: &[u8], ino: u64) -> Node {
+pub(crate) fn node_of(parent: &Node, name: &[u8], ino: u64) -> Node {
     let base = if parent.path == "/" {
         ""
     } else {
@@ -61,7 +61,7 @@ fn node_of(parent: &Node, name: &[u8], ino: u64) -> Node {
     }
 }
 
-fn new_node(mode: u32) -> NewNode {
+pub(crate) fn new_node(mode: u32) -> NewNode {
     NewNode {
         mode,
         uid: 0,
@@ -72,7 +72,7 @@ fn new_node(mode: u32) -> NewNode {
 
 /// Open `path` for writing as open(O_WRONLY|O_CREAT[|O_TRUNC], 0666) does: the node of an
 /// existing regular file (through symlinks), or a new empty one.
-fn open_for_write(s: &Session, path: &str, truncate: bool) -> Result<Node, FsError> {
+pub(crate) fn open_for_write(s: &Session, path: &str, truncate: bool) -> Result<Node, FsError> {
     match s.vfs.resolve(path, true) {
         Ok(node) => {
             let fs = s.vfs.fs(&node);
@@ -191,7 +191,7 @@ pub static TOUCH: CommandSpec = cmd(
 );
 
 /// Create a directory with `mode` (umask applied).
-fn make_dir(s: &Session, path: &str, mode: u32) -> Result<(), FsError> {
+pub(crate) fn make_dir(s: &Session, path: &str, mode: u32) -> Result<(), FsError> {
     let (parent, name) = parent_of(s, path)?;
     if name.is_empty() {
         return Err(Errno::Exists.into());
@@ -699,7 +699,7 @@ fn truncate_to(ctx: &mut Ctx<'_>, func: &str, path: &str, size: i64) -> Result<V
 }
 
 /// open(O_WRONLY) of an existing regular file (through symlinks), checked writable.
-fn open_for_write_existing(s: &Session, path: &str) -> Result<Node, FsError> {
+pub(crate) fn open_for_write_existing(s: &Session, path: &str) -> Result<Node, FsError> {
     let node = s.vfs.resolve(path, true)?;
     match s.vfs.fs(&node).stat(node.ino)?.file_type() {
         FileType::Directory => return Err(Errno::IsDir.into()),

@@ -11,10 +11,13 @@
 mod args;
 pub mod blockdev;
 pub mod disk;
+pub mod edit;
 pub mod elf;
 pub mod fish;
 pub mod fsarchive;
+pub mod fsattrs;
 pub mod fscopy;
+pub mod fsfill;
 pub mod fsimport;
 pub mod fslist;
 pub mod fsmeta;

@@ -55,6 +55,28 @@ pub static VFS_UUID: CommandSpec = cmd(
     |ctx, args| key(ctx, "vfs_uuid", args, "UUID"),
 );
 
+/// `get-e2label` (deprecated).
+pub static GET_E2LABEL: CommandSpec = cmd(
+    "get-e2label",
+    &[arg("device", ArgKind::Device)],
+    RetType::String,
+    "get the ext2/3/4 filesystem label",
+    "The same as vfs-label (deprecated).",
+    &["get-e2label /dev/sda1"],
+    |ctx, args| key(ctx, "get_e2label", args, "LABEL"),
+);
+
+/// `get-e2uuid` (deprecated).
+pub static GET_E2UUID: CommandSpec = cmd(
+    "get-e2uuid",
+    &[arg("device", ArgKind::Device)],
+    RetType::String,
+    "get the ext2/3/4 filesystem UUID",
+    "The same as vfs-uuid (deprecated).",
+    &["get-e2uuid /dev/sda1"],
+    |ctx, args| key(ctx, "get_e2uuid", args, "UUID"),
+);
+
 /// `vfs-minimum-size`.
 pub static VFS_MINIMUM_SIZE: CommandSpec = cmd(
     "vfs-minimum-size",

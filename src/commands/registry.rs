@@ -1,8 +1,9 @@
 //! The table of every command rfish knows, and name lookup.
 
 use super::{
-    CommandSpec, blockdev, disk, fish, fsarchive, fscopy, fsimport, fslist, fsmeta, fsread,
-    fssearch, fswrite, help, inspect, inspect_apps, lvm, mkfs, mount, part, partwrite, probe,
+    CommandSpec, blockdev, disk, edit, fish, fsarchive, fsattrs, fscopy, fsfill, fsimport, fslist,
+    fsmeta, fsread, fssearch, fswrite, help, inspect, inspect_apps, lvm, mkfs, mount, part,
+    partwrite, probe,
 };
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
@@ -122,6 +123,30 @@ static COMMANDS: &[&CommandSpec] = &[
     &mkfs::MKFS,
     &mkfs::MKFS_B,
     &mkfs::MKE2FS,
+    &fsfill::FILL,
+    &fsfill::FILL_PATTERN,
+    &fsfill::FILL_DIR,
+    &fsfill::FALLOCATE,
+    &fsfill::FALLOCATE64,
+    &fsfill::PWRITE,
+    &fsfill::UPLOAD_OFFSET,
+    &fsfill::MKDTEMP,
+    &fsfill::MKTEMP,
+    &fsfill::ZERO_FREE_SPACE,
+    &fsattrs::GET_E2ATTRS,
+    &fsattrs::SET_E2ATTRS,
+    &fsattrs::GET_E2GENERATION,
+    &fsattrs::SET_E2GENERATION,
+    &fsattrs::SET_LABEL,
+    &fsattrs::SET_E2LABEL,
+    &fsattrs::SET_UUID,
+    &fsattrs::SET_UUID_RANDOM,
+    &fsattrs::SET_E2UUID,
+    &probe::GET_E2LABEL,
+    &probe::GET_E2UUID,
+    &edit::EDIT,
+    &edit::VI,
+    &edit::EMACS,
     &fswrite::LSETXATTR,
     &fswrite::REMOVEXATTR,
     &fswrite::LREMOVEXATTR,

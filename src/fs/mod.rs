@@ -179,6 +179,10 @@ pub struct SetAttr {
     pub atime: Option<Timespec>,
     /// Modification time.
     pub mtime: Option<Timespec>,
+    /// Inode flags as chattr sets them (ext2's `i_flags`).
+    pub flags: Option<u32>,
+    /// The inode's generation number.
+    pub generation: Option<u32>,
 }
 
 /// A filesystem rfish can read (and, for implementations that support it, write).
@@ -255,6 +259,21 @@ pub trait Filesystem: Send + Sync {
     }
     /// Change attributes.
     fn set_attr(&self, _ino: Ino, _attr: &SetAttr) -> FsResult<()> {
+        Err(Errno::ReadOnly.into())
+    }
+    /// The inode's flags (ext2's `i_flags`, as lsattr shows them) and generation.
+    fn inode_flags(&self, _ino: Ino) -> FsResult<(u32, u32)> {
+        Err(Errno::NotSupported.into())
+    }
+
+    /// Reserve blocks for `[offset, offset + len)` of a regular file (reading as zeros),
+    /// growing its size to cover them, as posix_fallocate does.
+    fn allocate(&self, _ino: Ino, _offset: u64, _len: u64) -> FsResult<()> {
+        Err(Errno::ReadOnly.into())
+    }
+
+    /// Make every free block read as zeros (zero-free-space).
+    fn zero_free_space(&self) -> FsResult<()> {
         Err(Errno::ReadOnly.into())
     }
     /// Set extended attribute `name` (full name with its namespace) to `value`, or remove

@@ -387,6 +387,25 @@ impl Ext4 {
 
     /// Bring the superblock's free counts (and write time) up to date through the
     /// transaction.
+    /// Group `g`'s free blocks as `(first block, count)` runs.
+    pub(super) fn free_runs(&self, g: u32) -> FsResult<Vec<(u64, u64)>> {
+        let map = self.block_bitmap(g)?;
+        let first = self.group_first_block(g);
+        let count = self.group_blocks(g) / self.sb.cluster_ratio;
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for i in 0..count as usize {
+            if test_bit(&map, i) {
+                continue;
+            }
+            let b = first + i as u64 * self.sb.cluster_ratio;
+            match out.last_mut() {
+                Some((s, n)) if *s + *n == b => *n += self.sb.cluster_ratio,
+                _ => out.push((b, self.sb.cluster_ratio)),
+            }
+        }
+        Ok(out)
+    }
+
     pub(super) fn store_superblock_counts(&self) -> FsResult<()> {
         let descs = self.group_descs();
         let free_blocks: u64 =

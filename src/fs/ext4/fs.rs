@@ -774,6 +774,19 @@ impl Filesystem for Ext4 {
         self.op_set_xattr(ino, name, value)
     }
 
+    fn inode_flags(&self, ino: Ino) -> FsResult<(u32, u32)> {
+        let inode = self.read_raw_inode(Self::ino32(ino)?)?;
+        Ok((inode.flags(), inode.generation()))
+    }
+
+    fn allocate(&self, ino: Ino, offset: u64, len: u64) -> FsResult<()> {
+        self.op_allocate(ino, offset, len)
+    }
+
+    fn zero_free_space(&self) -> FsResult<()> {
+        self.op_zero_free_space()
+    }
+
     fn checkpoint(&self) -> FsResult<()> {
         if self.has_txn() && self.txn().pending_blocks() as u64 > self.transaction_limit() {
             self.op_commit()?;

@@ -172,6 +172,11 @@ impl RawInode {
         put32(&mut self.raw, 0x14, t);
     }
 
+    /// Set i_generation.
+    pub fn set_generation(&mut self, g: u32) {
+        put32(&mut self.raw, 0x64, g);
+    }
+
     /// The generation number.
     pub fn generation(&self) -> u32 {
         le32(&self.raw, 0x64) as u32

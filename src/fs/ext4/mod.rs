@@ -26,6 +26,7 @@ pub mod min_size;
 pub mod mkfs;
 pub mod ops;
 pub mod superblock;
+pub mod tune;
 pub mod txn;
 pub mod unicode_12_1;
 pub mod xattr;

@@ -29,6 +29,10 @@ fn unsupported(what: &str) -> FsError {
     FsError::Block(crate::block::BlockError::Unsupported(what.to_string()))
 }
 
+/// Flags chattr may change (the kernel's EXT4_FL_USER_MODIFIABLE; extents are handled
+/// apart).
+const USER_MODIFIABLE_FLAGS: u32 = 0x604b_c0ff & !FLAG_EXTENTS;
+
 fn kind_of(mode: u16) -> FileType {
     FileType::from_mode(u32::from(mode))
 }
@@ -626,8 +630,106 @@ impl Ext4 {
         if let Some(t) = attr.mtime {
             inode.set_mtime(t);
         }
+        if let Some(flags) = attr.flags {
+            inode.set_flags(self.chattr_flags(&inode, flags)?);
+        }
+        if let Some(g) = attr.generation {
+            inode.set_generation(g);
+        }
         inode.set_ctime(Timespec::now());
         self.write_raw_inode(&mut inode)
+    }
+
+    /// The flags FS_IOC_SETFLAGS would leave: only user-modifiable flags change (and of
+    /// those only the ones the file type may carry); extents cannot be turned off, and
+    /// rfish does not migrate a block-mapped file to extents.
+    fn chattr_flags(&self, inode: &RawInode, wanted: u32) -> FsResult<u32> {
+        let old = inode.flags();
+        let type_mask = match inode.mode() & S_IFMT {
+            S_IFDIR => !0,
+            // DIRSYNC, TOPDIR, CASEFOLD, PROJINHERIT belong to directories.
+            S_IFREG => !(0x10000 | 0x20000 | 0x4000_0000 | 0x2000_0000),
+            // NODUMP, NOATIME, PROJINHERIT.
+            _ => 0x40 | 0x80 | 0x2000_0000,
+        };
+        let modifiable = USER_MODIFIABLE_FLAGS & type_mask;
+        let new = (wanted & modifiable) | (old & !modifiable);
+        if old & FLAG_EXTENTS != 0 && wanted & FLAG_EXTENTS == 0 {
+            return Err(Errno::NotSupported.into());
+        }
+        if old & FLAG_EXTENTS == 0 && wanted & FLAG_EXTENTS != 0 {
+            return Err(unsupported("converting a block-mapped file to extents"));
+        }
+        Ok(new)
+    }
+
+    /// posix_fallocate: blocks for the holes of `[offset, offset + len)` — unwritten
+    /// extents where the filesystem has extents, zeroed blocks in a block map — and the
+    /// size grown to cover the range.
+    pub(super) fn op_allocate(&self, ino: Ino, offset: u64, len: u64) -> FsResult<()> {
+        self.check_writable()?;
+        let mut inode = self.file_for_change(ino)?;
+        let end = offset.checked_add(len).ok_or(Errno::TooBig)?;
+        if len == 0 {
+            return Err(Errno::Invalid.into());
+        }
+        let bs = u64::from(self.sb.block_size);
+        if end.div_ceil(bs) > 1 << 32 {
+            return Err(Errno::TooBig.into());
+        }
+        let extents = inode.flags() & FLAG_EXTENTS != 0;
+        let mut map = self.load_extents(&inode)?;
+        let (first, last) = (offset / bs, (end - 1) / bs);
+        let mut l = first;
+        let mut changed = false;
+        while l <= last {
+            if let Some(r) = map.find(l) {
+                l = r.logical + r.len;
+                continue;
+            }
+            let next = map
+                .runs
+                .iter()
+                .find(|r| r.logical > l)
+                .map_or(last + 1, |r| r.logical.min(last + 1));
+            let goal = self.goal_for(&inode, &map, l);
+            let (pblk, n) = self.alloc_blocks(goal, next - l)?;
+            if !extents {
+                // A block map cannot say "unwritten": the blocks are zeroed.
+                self.txn().zero_data(pblk * bs, n * bs)?;
+            }
+            map.insert(Run {
+                logical: l,
+                physical: pblk,
+                len: n,
+                uninit: extents,
+            });
+            changed = true;
+            l += n;
+        }
+        if changed {
+            let goal = self.goal_for(&inode, &map, first);
+            self.store_extents(&mut inode, &mut map, goal)?;
+            self.set_block_count(&mut inode, &map)?;
+        }
+        if end > inode.size() {
+            inode.set_size(end);
+        }
+        inode.set_ctime(Timespec::now());
+        self.write_raw_inode(&mut inode)
+    }
+
+    /// Zero every free block of the filesystem (holes or zero clusters where the image
+    /// format allows, so the image also shrinks when it is converted).
+    pub(super) fn op_zero_free_space(&self) -> FsResult<()> {
+        self.check_writable()?;
+        let bs = u64::from(self.sb.block_size);
+        for g in 0..self.sb.group_count {
+            for (start, len) in self.free_runs(g)? {
+                self.txn().zero_data(start * bs, len * bs)?;
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn op_set_xattr(&self, ino: Ino, name: &[u8], value: Option<&[u8]>) -> FsResult<()> {

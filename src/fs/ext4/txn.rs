@@ -67,6 +67,24 @@ impl TxnDev {
         self.patch(&mut pending, buf, offset, false)
     }
 
+    /// Zero file data straight on the device (holes or zero clusters where the format
+    /// can), keeping any pending copy of those blocks coherent.
+    pub fn zero_data(&self, offset: u64, len: u64) -> Result<()> {
+        self.base.write_zeroes(offset, len)?;
+        let mut pending = self.pending.lock().expect("txn");
+        let bs = self.block_size;
+        let (first, end) = (offset / bs, (offset + len).div_ceil(bs));
+        let hit: Vec<u64> = pending.range(first..end).map(|(&b, _)| b).collect();
+        for b in hit {
+            let lo = (b * bs).max(offset);
+            let hi = ((b + 1) * bs).min(offset + len);
+            if let Some(block) = pending.get_mut(&b) {
+                block[(lo - b * bs) as usize..(hi - b * bs) as usize].fill(0);
+            }
+        }
+        Ok(())
+    }
+
     /// Copy `buf` at byte `offset` into pending blocks (reading the rest of each block
     /// from the device when `create` and the block is not pending yet).
     fn patch(

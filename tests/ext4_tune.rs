@@ -1,0 +1,259 @@
+//! Attribute, label/UUID, preallocation, free-space and editor commands, judged by tools
+//! nobody here wrote: lsattr/chattr through the kernel, debugfs, dumpe2fs, blkid,
+//! e2fsck and qemu-img.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tool(cmd: &mut Command) -> String {
+    String::from_utf8_lossy(&common::run_tool(cmd).stdout).into_owned()
+}
+
+fn mkfs(dir: &Path, name: &str, opts: &[&str]) -> PathBuf {
+    let img = dir.join(name);
+    std::fs::File::create(&img)
+        .expect("create")
+        .set_len(64 << 20)
+        .expect("size");
+    tool(Command::new("mke2fs").args(["-q", "-F"]).args(opts).arg(&img));
+    img
+}
+
+fn fsck_clean(img: &Path) {
+    let out = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(img)
+        .output()
+        .expect("e2fsck");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn rfish(dir: &Path, img: &str, script: &str) -> (String, String) {
+    let (out, err, status) =
+        common::rfish_raw(dir, &["-a", img, "--format=raw"], &format!("run\n{script}"));
+    assert_eq!(status, 0, "{script}: {err}");
+    (String::from_utf8_lossy(&out).into_owned(), err)
+}
+
+/// Unmounts when dropped (also when an assertion fails while mounted).
+struct Mounted(tempfile::TempDir);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+/// Run `f` with `img` loop-mounted by the kernel (read-write); `None` when loop mounts
+/// are not available here.
+fn with_kernel<T>(img: &Path, f: impl FnOnce(&Path) -> T) -> Option<T> {
+    let mnt = tempfile::tempdir().expect("mnt");
+    let ok = Command::new("mount")
+        .args(["-o", "loop"])
+        .arg(img)
+        .arg(mnt.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("loop mounts unavailable: kernel half skipped");
+        return None;
+    }
+    let guard = Mounted(mnt);
+    let r = f(guard.0.path());
+    drop(guard);
+    Some(r)
+}
+
+#[test]
+fn e2attrs_agree_with_lsattr_and_chattr() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for opts in [&["-t", "ext4"][..], &["-t", "ext3"][..]] {
+        let img = mkfs(tmp.path(), "a.img", opts);
+        // rfish sets some flags; the kernel's lsattr must show exactly those.
+        rfish(
+            tmp.path(),
+            "a.img",
+            "mount /dev/sda /\nwrite /f x\nmkdir /d\nwrite /g y\nset-e2attrs /f aAdS\nset-e2attrs /d DT\nset-e2generation /g 3000000000\n",
+        );
+        fsck_clean(&img);
+        let Some(kernel) = with_kernel(&img, |m| {
+            let flags = |p: &str| {
+                let out = tool(Command::new("lsattr").arg("-d").arg(m.join(p)));
+                let mut v: Vec<char> = out
+                    .split(' ')
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .filter(|&c| c != '-')
+                    .collect();
+                v.sort_unstable();
+                v.into_iter().collect::<String>()
+            };
+            let got = (flags("f"), flags("d"));
+            let generation = tool(Command::new("lsattr").arg("-dv").arg(m.join("g")));
+            // The kernel sets flags the other way round for rfish to read.
+            tool(Command::new("chattr").arg("+dA").arg(m.join("g")));
+            (got, generation.split_whitespace().next().unwrap_or("").to_string())
+        }) else {
+            return;
+        };
+        let ((f, d), generation) = kernel;
+        assert_eq!(generation, "3000000000", "{opts:?}");
+        let (out, _) = rfish(
+            tmp.path(),
+            "a.img",
+            "mount /dev/sda /\nget-e2attrs /f\nget-e2attrs /d\nget-e2attrs /g\nget-e2generation /g\n",
+        );
+        let e = if opts.contains(&"ext4") { "e" } else { "" };
+        let g_flags = {
+            let mut v: Vec<char> = format!("Ad{e}").chars().collect();
+            v.sort_unstable();
+            v.into_iter().collect::<String>()
+        };
+        assert_eq!(out, format!("{f}\n{d}\n{g_flags}\n3000000000\n"), "{opts:?}");
+        assert!(f.contains('a') && f.contains('S') && d.contains('T'), "{f} {d}");
+        fsck_clean(&img);
+    }
+}
+
+#[test]
+fn labels_and_uuids_change_with_every_checksum_kept() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let uuid = "01234567-89ab-cdef-0123-456789abcdef";
+    for opts in [
+        &["-t", "ext4"][..],
+        &["-t", "ext4", "-O", "^metadata_csum,uninit_bg"][..],
+        &["-t", "ext2"][..],
+    ] {
+        let img = mkfs(tmp.path(), "u.img", opts);
+        let (out, _) = rfish(
+            tmp.path(),
+            "u.img",
+            &format!("set-label /dev/sda fresh-label\nset-uuid /dev/sda {uuid}\nvfs-uuid /dev/sda\nvfs-label /dev/sda\n"),
+        );
+        assert_eq!(out, format!("{uuid}\nfresh-label\n"));
+        fsck_clean(&img);
+        let blkid = tool(Command::new("blkid").args(["-p", "-o", "export"]).arg(&img));
+        assert!(blkid.contains(&format!("UUID={uuid}")), "{blkid}");
+        assert!(blkid.contains("LABEL=fresh-label"), "{blkid}");
+        // Every backup superblock agrees (dumpe2fs -o superblock=N reads a backup).
+        let backup = tool(
+            Command::new("dumpe2fs")
+                .args(["-h", "-o", "superblock=8193", "-o", "blocksize=1024"])
+                .arg(&img),
+        );
+        assert!(backup.contains(uuid), "{opts:?}: {backup}");
+        assert!(backup.contains("fresh-label"), "{opts:?}: {backup}");
+        if with_kernel(&img, |m| std::fs::write(m.join("k"), b"kernel")).is_some() {
+            fsck_clean(&img);
+        }
+    }
+}
+
+#[test]
+fn preallocation_fill_and_free_space_zeroing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // A qcow2 image: zero-free-space must give clusters back.
+    let raw = mkfs(tmp.path(), "z.raw", &["-t", "ext4", "-b", "4096"]);
+    let qcow = tmp.path().join("z.qcow2");
+    tool(Command::new("qemu-img").args(["convert", "-O", "qcow2"]).arg(&raw).arg(&qcow));
+    let noise: Vec<u8> = (0..(8u32 << 20)).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    std::fs::write(tmp.path().join("noise"), &noise).expect("noise");
+    let script = "mount /dev/sda /\nfallocate64 /pre 3M\nfill 7 100000 /filled\nupload noise /noise\nrm /noise\n";
+    let (_, err, status) = common::rfish_raw(tmp.path(), &["-a", "z.qcow2"], &format!("run\n{script}"));
+    assert_eq!(status, 0, "{err}");
+    let used = |img: &Path| -> u64 {
+        let map = tool(Command::new("qemu-img").args(["map", "--output=json"]).arg(img));
+        map.split('{')
+            .filter(|e| e.contains("\"data\": true") && !e.contains("\"zero\": true"))
+            .map(|e| {
+                let l = e.split("\"length\": ").nth(1).unwrap_or("0");
+                l.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("0").parse::<u64>().unwrap_or(0)
+            })
+            .sum()
+    };
+    let before = used(&qcow);
+    let (_, err, status) =
+        common::rfish_raw(tmp.path(), &["-a", "z.qcow2"], "run\nmount /dev/sda /\nzero-free-space /\n");
+    assert_eq!(status, 0, "{err}");
+    let after = used(&qcow);
+    assert!(
+        after + (7 << 20) < before,
+        "zero-free-space released too little: {before} -> {after} bytes of data"
+    );
+    tool(Command::new("qemu-img").args(["check"]).arg(&qcow));
+    tool(Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(&qcow).arg(&raw));
+    fsck_clean(&raw);
+    // The preallocated file is one unwritten extent of 3 MiB reading as zeros.
+    let stat = tool(Command::new("debugfs").args(["-R", "stat /pre"]).arg(&raw));
+    assert!(stat.contains("Size: 3145728"), "{stat}");
+    assert!(stat.contains("[u]"), "{stat}");
+    let dump = tool(Command::new("debugfs").args(["-R", "cat /filled"]).arg(&raw));
+    assert_eq!(dump.len(), 100000);
+    assert!(dump.bytes().all(|b| b == 7));
+    // ext2: preallocated blocks are written as zeros.
+    let ext2 = mkfs(tmp.path(), "p.img", &["-t", "ext2"]);
+    let (out, _) = rfish(
+        tmp.path(),
+        "p.img",
+        "mount /dev/sda /\nfallocate64 /pre 300000\nchecksum md5 /pre\n",
+    );
+    let zeros_md5 = {
+        use md5::Digest;
+        md5::Md5::digest(vec![0u8; 300000]).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    assert_eq!(out, format!("{zeros_md5}\n"));
+    fsck_clean(&ext2);
+}
+
+#[test]
+fn edit_replaces_the_file_and_keeps_its_attributes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = mkfs(tmp.path(), "e.img", &["-t", "ext4"]);
+    let editor = tmp.path().join("ed.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/PermitRootLogin yes/PermitRootLogin no/' \"$1\"\n")
+        .expect("editor");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (_, err, status) = common::rfish_raw(
+        tmp.path(),
+        &["-a", "e.img", "--format=raw"],
+        &format!(
+            "run\nmount /dev/sda /\nmkdir /etc\nwrite /etc/sshd_config \"Port 22\\nPermitRootLogin yes\\n\"\n\
+             chmod 0600 /etc/sshd_config\nchown 0 4 /etc/sshd_config\n\
+             setxattr security.selinux system_u:object_r:etc_t:s0 26 /etc/sshd_config\n\
+             ln-s sshd_config /etc/link\nsetenv EDITOR {}\nedit /etc/link\n",
+            editor.display()
+        ),
+    );
+    assert_eq!(status, 0, "{err}");
+    fsck_clean(&img);
+    let cat = tool(Command::new("debugfs").args(["-R", "cat /etc/sshd_config"]).arg(&img));
+    assert_eq!(cat, "Port 22\nPermitRootLogin no\n");
+    let stat = tool(Command::new("debugfs").args(["-R", "stat /etc/sshd_config"]).arg(&img));
+    assert!(stat.contains("Mode:  0600"), "{stat}");
+    assert!(stat.contains("Group:     4"), "{stat}");
+    let ea = tool(Command::new("debugfs").args(["-R", "ea_list /etc/sshd_config"]).arg(&img));
+    assert!(ea.contains("security.selinux (26) = \"system_u:object_r:etc_t:s0\""), "{ea}");
+    let ls = tool(Command::new("debugfs").args(["-R", "ls -l /etc"]).arg(&img));
+    assert_eq!(ls.matches("sshd_config").count(), 1, "{ls}");
+    // An editor that changes nothing leaves the inode alone.
+    let (out, err, status) = common::rfish_raw(
+        tmp.path(),
+        &["-a", "e.img", "--format=raw"],
+        "run\nmount /dev/sda /\nstat /etc/sshd_config\nsetenv EDITOR true\nedit /etc/sshd_config\nstat /etc/sshd_config\n",
+    );
+    assert_eq!(status, 0, "{err}");
+    let out = String::from_utf8_lossy(&out);
+    let inos: Vec<&str> = out.lines().filter(|l| l.starts_with("ino:")).collect();
+    assert_eq!(inos.len(), 2);
+    assert_eq!(inos[0], inos[1]);
+}
