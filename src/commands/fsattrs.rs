@@ -57,10 +57,13 @@ fn node_of_path(
     path: &str,
 ) -> Result<crate::fs::vfs::Node, CmdError> {
     need_root(ctx.session, func)?;
-    ctx.session
-        .vfs
-        .resolve(path, false)
-        .map_err(|e| tool_error(func, tool, path, &e))
+    ctx.session.vfs.resolve(path, false).map_err(|e| {
+        // The daemon's tools run on /sysroot and say so.
+        CmdError::api(
+            func,
+            format!("{tool}: {path}: {tool}: {e} while trying to stat /sysroot{path}"),
+        )
+    })
 }
 
 fn tool_error(func: &str, tool: &str, path: &str, e: &FsError) -> CmdError {
@@ -145,7 +148,7 @@ fn set_e2attrs(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     .map_err(|e| {
         CmdError::api(
             func,
-            format!("chattr: {path}: chattr: {e} while setting flags on {path}"),
+            format!("chattr: {path}: chattr: {e} while setting flags on /sysroot{path}"),
         )
     })?;
     Ok(Value::Unit)
@@ -216,7 +219,12 @@ pub static SET_E2GENERATION: CommandSpec = cmd(
                     ..SetAttr::default()
                 },
             )
-            .map_err(|e| tool_error(func, "chattr", &path, &e))?;
+            .map_err(|e| {
+                CmdError::api(
+                    func,
+                    format!("chattr: {path}: chattr: {e} while setting version on /sysroot{path}"),
+                )
+            })?;
         Ok(Value::Unit)
     },
 );
@@ -260,7 +268,7 @@ fn set_label(ctx: &mut Ctx<'_>, func: &str, device: &str, label: &str) -> Result
     if label.len() > 16 {
         return Err(CmdError::api(
             func,
-            format!("{label}: ext2 labels are limited to 16 bytes"),
+            format!("{label}: ext2/3/4 labels are limited to 16 bytes"),
         ));
     }
     crate::fs::ext4::tune::set_label(d.dev.as_ref(), label.as_bytes())

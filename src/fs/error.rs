@@ -44,6 +44,8 @@ pub enum Errno {
     NotPermitted,
     /// EFBIG.
     TooBig,
+    /// ENOTTY (an ioctl the filesystem refuses).
+    NotTty,
 }
 
 impl Errno {
@@ -62,6 +64,7 @@ impl Errno {
             Errno::Busy => "Device or resource busy",
             Errno::NotSupported => "Operation not supported",
             Errno::NoSpace => "No space left on device",
+            Errno::NotTty => "Inappropriate ioctl for device",
             Errno::Exists => "File exists",
             Errno::NotEmpty => "Directory not empty",
             Errno::TooManyLinks => "Too many links",

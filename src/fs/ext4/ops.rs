@@ -29,6 +29,18 @@ fn unsupported(what: &str) -> FsError {
     FsError::Block(crate::block::BlockError::Unsupported(what.to_string()))
 }
 
+/// i_flags: immutable (no change at all) and append-only (writes only at the end).
+const FLAG_IMMUTABLE: u32 = 0x10;
+const FLAG_APPEND: u32 = 0x20;
+
+/// EPERM for an immutable or append-only inode, as the kernel refuses changes to them.
+fn check_not_locked(inode: &RawInode) -> FsResult<()> {
+    if inode.flags() & (FLAG_IMMUTABLE | FLAG_APPEND) != 0 {
+        return Err(Errno::NotPermitted.into());
+    }
+    Ok(())
+}
+
 /// Flags chattr may change (the kernel's EXT4_FL_USER_MODIFIABLE; extents are handled
 /// apart).
 const USER_MODIFIABLE_FLAGS: u32 = 0x604b_c0ff & !FLAG_EXTENTS;
@@ -80,11 +92,24 @@ impl Ext4 {
         }
     }
 
+    /// may_delete's rule: neither the entry's inode nor an append-only directory may
+    /// lose it.
+    fn check_deletable(parent: &RawInode, inode: &RawInode) -> FsResult<()> {
+        check_not_locked(inode)?;
+        if parent.flags() & FLAG_APPEND != 0 {
+            return Err(Errno::NotPermitted.into());
+        }
+        Ok(())
+    }
+
     /// A directory's record, checked to be a writable directory.
     fn dir_for_change(&self, dir: Ino) -> FsResult<RawInode> {
         let d = self.read_raw_inode(Self::ino32(dir)?)?;
         if d.mode() & S_IFMT != S_IFDIR {
             return Err(Errno::NotDir.into());
+        }
+        if d.flags() & FLAG_IMMUTABLE != 0 {
+            return Err(Errno::NotPermitted.into());
         }
         if d.flags() & FLAG_ENCRYPT != 0 {
             return Err(Errno::NoKey.into());
@@ -256,6 +281,7 @@ impl Ext4 {
         if inode.links() >= LINK_MAX {
             return Err(Errno::TooManyLinks.into());
         }
+        check_not_locked(&inode)?;
         let now = Timespec::now();
         inode.set_links(inode.links() + 1);
         inode.set_ctime(now);
@@ -322,6 +348,7 @@ impl Ext4 {
         if inode.mode() & S_IFMT == S_IFDIR {
             return Err(Errno::IsDir.into());
         }
+        Self::check_deletable(&parent, &inode)?;
         let now = Timespec::now();
         let stored = self.stored_name(dir, name)?;
         self.dir_remove(&mut parent, &stored)?;
@@ -366,6 +393,7 @@ impl Ext4 {
         if !self.dir_is_empty(inode.ino)? {
             return Err(Errno::NotEmpty.into());
         }
+        Self::check_deletable(&parent, &inode)?;
         let now = Timespec::now();
         let stored = self.stored_name(dir, name)?;
         self.dir_remove(&mut parent, &stored)?;
@@ -410,7 +438,7 @@ impl Ext4 {
         let src = self.lookup(from_dir, from)?.ok_or(Errno::NotFound)?;
         let mut src_inode = self.read_raw_inode(Self::ino32(src)?)?;
         let src_is_dir = src_inode.mode() & S_IFMT == S_IFDIR;
-        self.dir_for_change(from_dir)?;
+        Self::check_deletable(&self.dir_for_change(from_dir)?, &src_inode)?;
         self.dir_for_change(to_dir)?;
         if src_is_dir
             && from_dir != to_dir
@@ -480,6 +508,12 @@ impl Ext4 {
     pub(super) fn op_write(&self, ino: Ino, offset: u64, data: &[u8]) -> FsResult<()> {
         self.check_writable()?;
         let mut inode = self.file_for_change(ino)?;
+        // Append-only files take writes at their end only (as O_APPEND opens).
+        if inode.flags() & FLAG_IMMUTABLE != 0
+            || inode.flags() & FLAG_APPEND != 0 && offset < inode.size()
+        {
+            return Err(Errno::NotPermitted.into());
+        }
         if data.is_empty() {
             return Ok(());
         }
@@ -582,6 +616,7 @@ impl Ext4 {
     pub(super) fn op_truncate(&self, ino: Ino, size: u64) -> FsResult<()> {
         self.check_writable()?;
         let mut inode = self.file_for_change(ino)?;
+        check_not_locked(&inode)?;
         let bs = u64::from(self.sb.block_size);
         if size.div_ceil(bs) > 1 << 32 {
             return Err(Errno::TooBig.into());
@@ -617,6 +652,18 @@ impl Ext4 {
     pub(super) fn op_set_attr(&self, ino: Ino, attr: &SetAttr) -> FsResult<()> {
         self.check_writable()?;
         let mut inode = self.read_raw_inode(Self::ino32(ino)?)?;
+        let plain = attr.mode.is_some()
+            || attr.uid.is_some()
+            || attr.gid.is_some()
+            || attr.atime.is_some()
+            || attr.mtime.is_some();
+        if plain {
+            check_not_locked(&inode)?;
+        }
+        if attr.generation.is_some() && self.metadata_csum() {
+            // The kernel refuses EXT4_IOC_SETVERSION when metadata_csum is on.
+            return Err(Errno::NotTty.into());
+        }
         if let Some(mode) = attr.mode {
             inode.set_mode((inode.mode() & S_IFMT) | (mode as u16 & 0o7777));
         }
@@ -641,8 +688,8 @@ impl Ext4 {
     }
 
     /// The flags FS_IOC_SETFLAGS would leave: only user-modifiable flags change (and of
-    /// those only the ones the file type may carry); extents cannot be turned off, and
-    /// rfish does not migrate a block-mapped file to extents.
+    /// those only the ones the file type may carry); extents stay on, and rfish does not
+    /// migrate a block-mapped file to extents.
     fn chattr_flags(&self, inode: &RawInode, wanted: u32) -> FsResult<u32> {
         let old = inode.flags();
         let type_mask = match inode.mode() & S_IFMT {
@@ -654,9 +701,7 @@ impl Ext4 {
         };
         let modifiable = USER_MODIFIABLE_FLAGS & type_mask;
         let new = (wanted & modifiable) | (old & !modifiable);
-        if old & FLAG_EXTENTS != 0 && wanted & FLAG_EXTENTS == 0 {
-            return Err(Errno::NotSupported.into());
-        }
+        // Clearing extents is ignored (chattr -e leaves the file as it is).
         if old & FLAG_EXTENTS == 0 && wanted & FLAG_EXTENTS != 0 {
             return Err(unsupported("converting a block-mapped file to extents"));
         }
@@ -669,6 +714,7 @@ impl Ext4 {
     pub(super) fn op_allocate(&self, ino: Ino, offset: u64, len: u64) -> FsResult<()> {
         self.check_writable()?;
         let mut inode = self.file_for_change(ino)?;
+        check_not_locked(&inode)?;
         let end = offset.checked_add(len).ok_or(Errno::TooBig)?;
         if len == 0 {
             return Err(Errno::Invalid.into());
@@ -738,6 +784,7 @@ impl Ext4 {
         if inode.flags() & FLAG_ENCRYPT != 0 {
             return Err(Errno::NoKey.into());
         }
+        check_not_locked(&inode)?;
         self.xattr_change(&mut inode, name, value)?;
         inode.set_ctime(Timespec::now());
         self.write_raw_inode(&mut inode)
