@@ -273,10 +273,10 @@ fn drives_can_be_added_after_first_use_and_minus_n_creates_a_disk() {
             .len(),
         10 << 20
     );
-    let r = rfish_in(dir.path(), &["-N", "fs:ext4"], "");
+    let r = rfish_in(dir.path(), &["-N", "lv"], "");
     assert_eq!(r.status, 1);
     assert!(
-        r.stderr.contains("-N fs is not yet supported"),
+        r.stderr.contains("-N lv needs LVM writing"),
         "{}",
         r.stderr
     );
