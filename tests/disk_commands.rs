@@ -275,11 +275,7 @@ fn drives_can_be_added_after_first_use_and_minus_n_creates_a_disk() {
     );
     let r = rfish_in(dir.path(), &["-N", "lv"], "");
     assert_eq!(r.status, 1);
-    assert!(
-        r.stderr.contains("-N lv needs LVM writing"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("-N lv needs LVM writing"), "{}", r.stderr);
 }
 
 #[test]

@@ -362,3 +362,81 @@ fn immutable_and_append_only_files_refuse_what_the_kernel_refuses() {
         assert!(std::fs::write(m.join("d/y"), b"k").is_err());
     });
 }
+
+#[test]
+fn inline_data_files_and_directories_move_out_when_changed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tree = tmp.path().join("tree");
+    for d in ["d", "e", "keep"] {
+        std::fs::create_dir_all(tree.join(d)).expect("dir");
+    }
+    std::fs::write(tree.join("d/s"), "small\n").expect("file");
+    std::fs::write(tree.join("t"), "tiny\n").expect("file");
+    std::fs::write(tree.join("keep/k"), "kept inline\n").expect("file");
+    for i in 0..3 {
+        std::fs::write(tree.join(format!("e/f{i}")), "x\n").expect("file");
+    }
+    let img = tmp.path().join("i.img");
+    std::fs::File::create(&img)
+        .expect("create")
+        .set_len(32 << 20)
+        .expect("size");
+    tool(
+        Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext4", "-O", "inline_data", "-d"])
+            .arg(&tree)
+            .arg(&img),
+    );
+    let flags = |p: &str| {
+        let stat = tool(
+            Command::new("debugfs")
+                .args(["-R", &format!("stat {p}")])
+                .arg(&img),
+        );
+        stat.contains("Flags: 0x10000000")
+    };
+    assert!(
+        flags("/d/s") && flags("/e") && flags("/t"),
+        "the fixture is inline"
+    );
+    let (_, err) = rfish(
+        tmp.path(),
+        "i.img",
+        "mount /dev/sda /\nwrite-append /d/s more\nwrite /t replaced\nmkdir /e/sub\nwrite /e/g new\n\
+         rm /e/f1\nmv /d /e/sub/d2\ntruncate-size /keep/k 4\nsetxattr user.a b 1 /keep\n",
+    );
+    assert!(err.is_empty(), "{err}");
+    fsck_clean(&img);
+    let cat = |p: &str| {
+        tool(
+            Command::new("debugfs")
+                .args(["-R", &format!("cat {p}")])
+                .arg(&img),
+        )
+    };
+    assert_eq!(cat("/e/sub/d2/s"), "small\nmore");
+    assert_eq!(cat("/t"), "replaced");
+    assert_eq!(cat("/e/g"), "new");
+    assert_eq!(cat("/keep/k"), "kept");
+    let ls = tool(Command::new("debugfs").args(["-R", "ls /e"]).arg(&img));
+    assert!(
+        ls.contains("f0") && ls.contains("f2") && !ls.contains("f1"),
+        "{ls}"
+    );
+    assert!(
+        !flags("/e") && !flags("/t") && !flags("/e/sub/d2"),
+        "moved out of the inode"
+    );
+    with_kernel(&img, |m| {
+        assert_eq!(
+            std::fs::read_to_string(m.join("e/sub/d2/s")).expect("read"),
+            "small\nmore"
+        );
+        let mut names: Vec<String> = std::fs::read_dir(m.join("e"))
+            .expect("readdir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["f0", "f2", "g", "sub"]);
+    });
+}

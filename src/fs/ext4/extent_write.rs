@@ -118,6 +118,10 @@ impl Ext4 {
 
     /// Read inode's whole extent tree (or block map: the same runs).
     pub(super) fn load_extents(&self, inode: &RawInode) -> FsResult<ExtentMap> {
+        if inode.flags() & super::inode::FLAG_INLINE_DATA != 0 {
+            // Inline data has no map: callers convert it out first (uninline).
+            return Err(crate::fs::Errno::NotSupported.into());
+        }
         if inode.flags() & super::inode::FLAG_EXTENTS == 0 {
             return self.load_block_map(inode);
         }

@@ -357,7 +357,7 @@ impl Ext4 {
     }
 
     /// The data of an inline_data inode: i_block, then the `system.data` attribute.
-    fn inline_data(&self, inode: &Inode) -> FsResult<Vec<u8>> {
+    pub(super) fn inline_data(&self, inode: &Inode) -> FsResult<Vec<u8>> {
         let mut data = inode.block.to_vec();
         for x in xattr::in_inode(&inode.xattr_area, inode.ino)? {
             if x.name == b"system.data" {

@@ -18,6 +18,7 @@ pub mod extent_write;
 pub mod fs;
 pub mod group_desc;
 pub mod htree;
+pub mod inline_write;
 pub mod inode;
 pub mod inode_write;
 pub mod journal;

@@ -114,9 +114,8 @@ impl Ext4 {
         if d.flags() & FLAG_ENCRYPT != 0 {
             return Err(Errno::NoKey.into());
         }
-        if d.flags() & FLAG_INLINE_DATA != 0 {
-            return Err(unsupported("changing inline-data directories"));
-        }
+        let mut d = d;
+        self.uninline(&mut d)?;
         Ok(d)
     }
 
@@ -446,6 +445,10 @@ impl Ext4 {
         {
             return Err(Errno::Invalid.into());
         }
+        if src_is_dir && from_dir != to_dir {
+            // Its `..` changes: an inline directory moves out to a block first.
+            self.uninline(&mut src_inode)?;
+        }
         let now = Timespec::now();
         if let Some(dst) = self.lookup(to_dir, to)? {
             if dst == src {
@@ -499,9 +502,8 @@ impl Ext4 {
         if inode.flags() & FLAG_ENCRYPT != 0 {
             return Err(Errno::NoKey.into());
         }
-        if inode.flags() & FLAG_INLINE_DATA != 0 {
-            return Err(unsupported("writing inline-data files"));
-        }
+        let mut inode = inode;
+        self.uninline(&mut inode)?;
         Ok(inode)
     }
 
