@@ -58,3 +58,25 @@ LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish -f "$w
 g=$(python3 -c "import time; print(time.time() - $start)")
 e1=$(mean "$work/e1.json")
 python3 -c "print(f'edit sequence: rfish {$e1*1000:.1f} ms, guestfish {$g:.1f} s, ratio {$g/$e1:.0f}x')"
+
+# fuse2fs: the same upload and tar-in through e2fsprogs' FUSE driver.
+mkdir -p "$work/mnt"
+echo "fuse2fs $work/up.img $work/mnt -o fakeroot && cp $work/big.bin $work/mnt/big.bin && umount $work/mnt" > "$work/fuse-up.sh"
+hyperfine -w 1 -r 3 --prepare "bash -c 'rm -f $work/up.img; truncate -s 4G $work/up.img; mke2fs -q -F -t ext4 $work/up.img'" \
+  --export-json "$work/u3.json" "bash $work/fuse-up.sh" >/dev/null
+u3=$(mean "$work/u3.json")
+python3 -c "print(f'upload 1 GiB: rfish {$u1:.2f} s, fuse2fs {$u3:.2f} s, ratio {$u3/$u1:.1f}x')"
+echo "fuse2fs $work/t.img $work/mnt -o fakeroot && tar --xattrs -xf $work/root.tar -C $work/mnt && umount $work/mnt" > "$work/fuse-tar.sh"
+hyperfine -w 1 -r 3 --prepare "bash -c 'rm -f $work/t.img; truncate -s 2G $work/t.img; mke2fs -q -F -t ext4 $work/t.img'" \
+  --export-json "$work/t3.json" "bash $work/fuse-tar.sh" >/dev/null
+t3=$(mean "$work/t3.json")
+python3 -c "print(f'tar-in Debian root: rfish {$t1:.2f} s, fuse2fs + tar {$t3:.2f} s, ratio {$t3/$t1:.1f}x')"
+
+# mkfs of a 20 GiB sparse image: rfish's native mke2fs against e2fsprogs'.
+printf 'add %s format:raw\nrun\nmke2fs /dev/sda fstype:ext4\n' "$work/m.img" > "$work/mkfs.fish"
+hyperfine -N -w 1 -r 10 --prepare "bash -c 'rm -f $work/m.img; truncate -s 20G $work/m.img'" \
+  --export-json "$work/m1.json" "$rfish -f $work/mkfs.fish" >/dev/null
+hyperfine -N -w 1 -r 10 --prepare "bash -c 'rm -f $work/m.img; truncate -s 20G $work/m.img'" \
+  --export-json "$work/m2.json" "mke2fs -q -F -t ext4 $work/m.img" >/dev/null
+m1=$(mean "$work/m1.json"); m2=$(mean "$work/m2.json")
+python3 -c "print(f'mkfs ext4 20 GiB: rfish {$m1*1000:.1f} ms, mke2fs {$m2*1000:.1f} ms, ratio {$m2/$m1:.2f}x')"

@@ -113,6 +113,7 @@ fn every_registry_example_runs() {
             } else if guest_path
                 || [
                     "umount", "more", "copy-out", "tar-out", "df", "df-h", "tar-in", "copy-in",
+                    "edit",
                 ]
                 .contains(&spec.name)
             {

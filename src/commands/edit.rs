@@ -8,7 +8,7 @@ use std::io::Write;
 
 use super::fsread::{need_root, path_error};
 use super::fswrite::{check_rw, new_node, parent_of};
-use super::spec::{ArgKind, CommandSpec, RetType, arg, declared as cmd};
+use super::spec::CommandSpec;
 use super::{CmdError, Ctx, Value};
 use crate::fs::{FileType, SetAttr};
 
@@ -121,37 +121,27 @@ fn edit(ctx: &mut Ctx<'_>, name: &str, path: &str) -> Result<Value, CmdError> {
     Ok(Value::Unit)
 }
 
-/// `edit`.
-pub static EDIT: CommandSpec = cmd(
+/// `edit` / `vi` / `emacs`.
+pub static EDIT: CommandSpec = super::fish::free(
     "edit",
-    &[arg("filename", ArgKind::Path)],
-    RetType::Err,
+    &["vi", "emacs"],
+    "filename",
     "edit a file",
-    "Copy the file to the host, run $EDITOR (default vi) on it, and if it changed put \
-     the new content in place with the old file's permissions, owner and extended \
-     attributes.",
-    &["edit /etc/resolv.conf"],
-    |ctx, args| edit(ctx, "edit", &args.text(0)),
-);
-
-/// `vi`.
-pub static VI: CommandSpec = cmd(
-    "vi",
-    &[arg("filename", ArgKind::Path)],
-    RetType::Err,
-    "edit a file with vi",
-    "edit with vi.",
-    &["vi /etc/resolv.conf"],
-    |ctx, args| edit(ctx, "vi", &args.text(0)),
-);
-
-/// `emacs`.
-pub static EMACS: CommandSpec = cmd(
-    "emacs",
-    &[arg("filename", ArgKind::Path)],
-    RetType::Err,
-    "edit a file with emacs",
-    "edit with emacs.",
-    &["emacs /etc/resolv.conf"],
-    |ctx, args| edit(ctx, "emacs", &args.text(0)),
+    "Copy the file to the host, run $EDITOR (default vi; the alternate names vi and emacs \
+     always run those) on it, and if it changed put the new content in place with the old \
+     file's permissions, owner and extended attributes.",
+    &[
+        "edit /etc/hostname",
+        "vi /etc/hostname",
+        "emacs /etc/hostname",
+    ],
+    |ctx, args| {
+        let name = args.invoked_as.clone().unwrap_or_else(|| "edit".into());
+        if args.positional.len() != 1 {
+            return Err(CmdError::Fish(format!(
+                "use '{name} filename' to edit a file\n"
+            )));
+        }
+        edit(ctx, &name, &args.text(0))
+    },
 );

@@ -168,7 +168,7 @@ pub static SET_E2ATTRS: CommandSpec = CommandSpec {
                for append-only) to FILE, or remove them with clear:true. As with the \
                kernel, only user-changeable attributes change and extents cannot be \
                turned off.",
-    examples: &["set-e2attrs /etc/resolv.conf i"],
+    examples: &["set-e2attrs /etc/hostname i"],
     handler: set_e2attrs,
 };
 
@@ -202,8 +202,9 @@ pub static SET_E2GENERATION: CommandSpec = cmd(
     ],
     RetType::Err,
     "set ext2 file generation of a file",
-    "Set the inode's generation number (chattr -v); it is kept modulo 2^32.",
-    &["set-e2generation /etc/hostname 12345"],
+    "Set the inode's generation number (chattr -v; kept modulo 2^32). As the kernel does, \
+     rfish refuses on filesystems with metadata_csum (Inappropriate ioctl for device).",
+    &["-set-e2generation /etc/hostname 12345"],
     |ctx, args| {
         let func = "set_e2generation";
         let path = args.text(0);

@@ -56,7 +56,7 @@ pub static FILL: CommandSpec = cmd(
     RetType::Err,
     "fill a file with octets",
     "Write LEN octets of value C (0..255) from the start of PATH, creating it if needed.",
-    &["fill 0 1M /var/swapfile"],
+    &["fill 0 1M /swapfile"],
     |ctx, args| {
         let (c, len) = (args.int(0), args.int(1));
         if !(0..=255).contains(&c) {
@@ -110,7 +110,7 @@ pub static FILL_DIR: CommandSpec = cmd(
     RetType::Err,
     "fill a directory with empty files",
     "Create NR empty files named 00000000, 00000001, ... in DIR.",
-    &["fill-dir /tmp 10"],
+    &["fill-dir /run 10"],
     |ctx, args| {
         let s = &*ctx.session;
         need_root(s, "fill_dir")?;
@@ -147,7 +147,7 @@ pub static FALLOCATE64: CommandSpec = cmd(
     "preallocate a file in the guest filesystem",
     "Create (or empty) PATH and reserve LEN bytes of zeros for it: unwritten extents on \
      ext4, zeroed blocks on ext2/ext3.",
-    &["fallocate64 /swapfile 64M"],
+    &["fallocate64 /swapfile 1M"],
     |ctx, args| fallocate(ctx, "fallocate64", &args.text(0), args.int(1)),
 );
 
@@ -199,7 +199,7 @@ pub static PWRITE: CommandSpec = cmd(
     "write to part of a file",
     "Write CONTENT into the existing file PATH at byte OFFSET (the file grows if needed); \
      prints the number of bytes written.",
-    &["pwrite /etc/motd \"Hi\" 0"],
+    &["pwrite /etc/hostname \"Hi\" 0"],
     |ctx, args| {
         let data = args.bytes(1).to_vec();
         let n = pwrite_at(ctx, "pwrite", &args.text(0), &data, args.int(2))?;
@@ -297,7 +297,7 @@ pub static MKDTEMP: CommandSpec = cmd(
     "create a temporary directory",
     "Create a directory (mode 0700) named after TMPL, whose last six characters must be \
      XXXXXX and are replaced by random letters; prints its name.",
-    &["mkdtemp /tmp/tmpXXXXXX"],
+    &["mkdtemp /run/tmpXXXXXX"],
     |ctx, args| {
         let s = &*ctx.session;
         need_root(s, "mkdtemp")?;
@@ -320,7 +320,7 @@ pub static MKTEMP: CommandSpec = CommandSpec {
     shortdesc: "create a temporary file",
     longdesc: "Create an empty file (mode 0600) named after TMPL (ending in XXXXXX, \
                replaced by random letters) followed by suffix:; prints its name.",
-    examples: &["mktemp /tmp/tmpXXXXXX suffix:.conf"],
+    examples: &["mktemp /run/tmpXXXXXX suffix:.conf"],
     handler: |ctx, args| {
         let s = &*ctx.session;
         need_root(s, "mktemp")?;

@@ -145,8 +145,6 @@ static COMMANDS: &[&CommandSpec] = &[
     &probe::GET_E2LABEL,
     &probe::GET_E2UUID,
     &edit::EDIT,
-    &edit::VI,
-    &edit::EMACS,
     &fswrite::LSETXATTR,
     &fswrite::REMOVEXATTR,
     &fswrite::LREMOVEXATTR,
