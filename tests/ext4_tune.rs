@@ -440,3 +440,92 @@ fn inline_data_files_and_directories_move_out_when_changed() {
         assert_eq!(names, ["f0", "f2", "g", "sub"]);
     });
 }
+
+#[test]
+fn posix_acls_are_stored_as_the_kernel_stores_them() {
+    use rfish::fs::Filesystem;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = mkfs(tmp.path(), "acl.img", &["-t", "ext4"]);
+    rfish(
+        tmp.path(),
+        "acl.img",
+        "mount /dev/sda /\nwrite /f x\nwrite /plain y\nmkdir /d\n",
+    );
+    // user::rw-, user:1000:r--, group::r--, mask::r--, other::--- in the xattr format.
+    let entry = |tag: u16, perm: u16, id: u32| {
+        let mut e = tag.to_le_bytes().to_vec();
+        e.extend_from_slice(&perm.to_le_bytes());
+        e.extend_from_slice(&id.to_le_bytes());
+        e
+    };
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (1, 6, !0),
+        (2, 4, 1000),
+        (4, 4, !0),
+        (0x10, 4, !0),
+        (0x20, 0, !0),
+    ] {
+        acl.extend(entry(tag, perm, id));
+    }
+    let mut plain = 2u32.to_le_bytes().to_vec();
+    for (tag, perm) in [(1u16, 7u16), (4, 5), (0x20, 1)] {
+        plain.extend(entry(tag, perm, !0));
+    }
+    {
+        let dev = rfish::block::open_image(
+            &img,
+            &rfish::block::OpenOptions {
+                format: Some(rfish::block::ImageFormat::Raw),
+                read_only: false,
+                lock: false,
+            },
+        )
+        .expect("open");
+        let fs = rfish::fs::ext4::Ext4::open_rw(dev).expect("ext4");
+        let root = fs.root();
+        let f = fs.lookup(root, b"f").expect("lookup").expect("f");
+        let p = fs.lookup(root, b"plain").expect("lookup").expect("plain");
+        let d = fs.lookup(root, b"d").expect("lookup").expect("d");
+        fs.set_xattr(f, b"system.posix_acl_access", Some(&acl))
+            .expect("acl");
+        fs.set_xattr(p, b"system.posix_acl_access", Some(&plain))
+            .expect("plain acl");
+        fs.set_xattr(d, b"system.posix_acl_default", Some(&acl))
+            .expect("default acl");
+        assert!(
+            fs.set_xattr(f, b"system.posix_acl_default", Some(&acl))
+                .is_err()
+        );
+        assert!(
+            fs.set_xattr(f, b"system.posix_acl_access", Some(&acl[..10]))
+                .is_err()
+        );
+        fs.commit().expect("commit");
+    }
+    fsck_clean(&img);
+    // rfish reads back what it stored, in the xattr format.
+    let (out, _) = rfish(
+        tmp.path(),
+        "acl.img",
+        "mount-ro /dev/sda /\nlgetxattrs /plain\nstat /plain\n",
+    );
+    assert!(
+        !out.contains("posix_acl"),
+        "an ACL the mode expresses is not kept: {out}"
+    );
+    assert!(
+        out.contains("mode: 33257"),
+        "0751 from the plain ACL: {out}"
+    );
+    with_kernel(&img, |m| {
+        let get = |p: &str| tool(Command::new("getfacl").args(["-n", "-p"]).arg(m.join(p)));
+        let f = get("f");
+        assert!(
+            f.contains("user:1000:r--") && f.contains("mask::r--") && f.contains("other::---"),
+            "{f}"
+        );
+        let d = get("d");
+        assert!(d.contains("default:user:1000:r--"), "{d}");
+    });
+}

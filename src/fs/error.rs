@@ -46,6 +46,8 @@ pub enum Errno {
     TooBig,
     /// ENOTTY (an ioctl the filesystem refuses).
     NotTty,
+    /// EACCES.
+    Access,
 }
 
 impl Errno {
@@ -65,6 +67,7 @@ impl Errno {
             Errno::NotSupported => "Operation not supported",
             Errno::NoSpace => "No space left on device",
             Errno::NotTty => "Inappropriate ioctl for device",
+            Errno::Access => "Permission denied",
             Errno::Exists => "File exists",
             Errno::NotEmpty => "Directory not empty",
             Errno::TooManyLinks => "Too many links",

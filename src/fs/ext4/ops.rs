@@ -787,9 +787,56 @@ impl Ext4 {
             return Err(Errno::NoKey.into());
         }
         check_not_locked(&inode)?;
-        self.xattr_change(&mut inode, name, value)?;
+        if name == b"system.posix_acl_access" || name == b"system.posix_acl_default" {
+            self.set_acl(&mut inode, name, value)?;
+        } else {
+            self.xattr_change(&mut inode, name, value)?;
+        }
         inode.set_ctime(Timespec::now());
         self.write_raw_inode(&mut inode)
+    }
+
+    /// setxattr of a POSIX ACL as the kernel does it: the xattr format is checked and
+    /// stored in ext4's compact form; an access ACL also sets the permission bits, and one
+    /// the bits alone express is not stored at all; default ACLs belong to directories.
+    fn set_acl(&self, inode: &mut RawInode, name: &[u8], value: Option<&[u8]>) -> FsResult<()> {
+        use super::xattr::{
+            ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_USER_OBJ, acl_entries, acl_to_disk,
+        };
+        let access = name == b"system.posix_acl_access";
+        let entries = match value {
+            Some(v) => acl_entries(v)?,
+            None => Vec::new(),
+        };
+        let is_dir = inode.mode() & S_IFMT == S_IFDIR;
+        if !access && !is_dir {
+            return if entries.is_empty() {
+                Ok(())
+            } else {
+                Err(Errno::Access.into())
+            };
+        }
+        let remove = |fs: &Self, inode: &mut RawInode| match fs.xattr_change(inode, name, None) {
+            Err(e) if e.errno() == Some(Errno::NoData) && value.is_some() => Ok(()),
+            other => other,
+        };
+        if entries.is_empty() {
+            return remove(self, inode);
+        }
+        if !access {
+            return self.xattr_change(inode, name, Some(&acl_to_disk(&entries)));
+        }
+        let perm = |tag: u16| entries.iter().find(|e| e.0 == tag).map(|e| e.1);
+        let group = perm(ACL_MASK).or(perm(ACL_GROUP_OBJ)).unwrap_or(0);
+        let bits =
+            (perm(ACL_USER_OBJ).unwrap_or(0) << 6) | (group << 3) | perm(ACL_OTHER).unwrap_or(0);
+        inode.set_mode((inode.mode() & !0o777) | bits);
+        if entries.len() == 3 {
+            // Equivalent to the mode: the kernel keeps no ACL.
+            remove(self, inode)
+        } else {
+            self.xattr_change(inode, name, Some(&acl_to_disk(&entries)))
+        }
     }
 
     /// Commit the running transaction (superblock counters first).

@@ -166,6 +166,69 @@ pub fn acl_to_xattr(disk: &[u8]) -> FsResult<Vec<u8>> {
     Ok(out)
 }
 
+/// POSIX ACL entry tags (linux/posix_acl.h).
+pub const ACL_USER_OBJ: u16 = 0x01;
+/// A named user.
+pub const ACL_USER: u16 = 0x02;
+/// The owning group.
+pub const ACL_GROUP_OBJ: u16 = 0x04;
+/// A named group.
+pub const ACL_GROUP: u16 = 0x08;
+/// The mask.
+pub const ACL_MASK: u16 = 0x10;
+/// Everyone else.
+pub const ACL_OTHER: u16 = 0x20;
+
+/// Parse the kernel's xattr format of a POSIX ACL (version 2, then (tag, perm, id)
+/// entries) into its entries, checked as the kernel checks them (known tags, perm bits
+/// 0..=7, one USER_OBJ/GROUP_OBJ/OTHER, a MASK when named entries exist).
+pub fn acl_entries(api: &[u8]) -> FsResult<Vec<(u16, u16, u32)>> {
+    let invalid = || FsError::from(crate::fs::Errno::Invalid);
+    if api.len() < 4 || (api.len() - 4) % 8 != 0 || le32(api, 0) != 2 {
+        return Err(invalid());
+    }
+    let entries: Vec<(u16, u16, u32)> = api[4..]
+        .chunks(8)
+        .map(|e| (le16(e, 0) as u16, le16(e, 2) as u16, le32(e, 4) as u32))
+        .collect();
+    let count = |t: u16| entries.iter().filter(|e| e.0 == t).count();
+    let named = count(ACL_USER) + count(ACL_GROUP);
+    if entries.iter().any(|e| {
+        e.1 > 7
+            || ![
+                ACL_USER_OBJ,
+                ACL_USER,
+                ACL_GROUP_OBJ,
+                ACL_GROUP,
+                ACL_MASK,
+                ACL_OTHER,
+            ]
+            .contains(&e.0)
+    }) || (!entries.is_empty()
+        && (count(ACL_USER_OBJ) != 1
+            || count(ACL_GROUP_OBJ) != 1
+            || count(ACL_OTHER) != 1
+            || count(ACL_MASK) > 1
+            || (named > 0 && count(ACL_MASK) != 1)))
+    {
+        return Err(invalid());
+    }
+    Ok(entries)
+}
+
+/// ext4's compact on-disk form of ACL entries (version 1; ids only for named entries).
+pub fn acl_to_disk(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut out = 1u32.to_le_bytes().to_vec();
+    for &(tag, perm, id) in entries {
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&perm.to_le_bytes());
+        if tag == ACL_USER || tag == ACL_GROUP {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+    }
+    out
+}
+
 /// Recompute an xattr block's checksum (metadata_csum): crc32c over the block number and
 /// the block with the checksum field zeroed.
 pub fn set_block_checksum(block: &mut [u8], blk: u64, fs_seed: u32) {

@@ -138,8 +138,8 @@ impl Ext4 {
         value: Option<&[u8]>,
     ) -> FsResult<()> {
         let (index, _) = split_name(name)?;
-        if index == 2 || index == 3 || index == 8 {
-            return Err(unsupported("writing POSIX ACLs"));
+        if index == 8 {
+            return Err(unsupported("writing rich ACLs"));
         }
         let mut all = self.raw_xattrs(inode)?;
         if all.iter().any(|x| x.value_inode.is_some()) {
