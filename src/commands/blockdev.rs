@@ -328,6 +328,55 @@ fn zero_device(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     Ok(Value::Unit)
 }
 
+/// `zero`.
+pub static ZERO: CommandSpec = CommandSpec {
+    examples: &["zero /dev/sdb"],
+    ..dev_cmd(
+        "zero",
+        RetType::Err,
+        "write zeroes to the device",
+        "Zero the first 128 KiB of the device (32 blocks of 4 KiB, skipping those already \
+         zero), enough to make partition tables and filesystem signatures unreadable but \
+         not to wipe the data. A mounted filesystem's device is refused.",
+        zero,
+    )
+};
+
+fn zero(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
+    let d = writable("zero", drive(ctx, "zero", args)?)?;
+    let canon = |n: &str| {
+        crate::part::parse_device_name(n).map_or_else(|| n.to_string(), crate::part::canonical_name)
+    };
+    if let Some(m) = ctx
+        .session
+        .vfs
+        .mounts()
+        .iter()
+        .find(|m| canon(&m.device) == d.name || canon(&m.device).starts_with(&d.name))
+    {
+        return Err(CmdError::api(
+            "zero",
+            format!("{}: device is in use (mounted on {})", d.name, m.mountpoint),
+        ));
+    }
+    let fail = |e| dev_error("zero", &d.name, e);
+    let size = d.dev.size();
+    let mut buf = vec![0u8; 4096];
+    for i in 0..32u64 {
+        let at = i * 4096;
+        if at >= size {
+            break;
+        }
+        let n = (size - at).min(4096);
+        d.dev.read_at(&mut buf[..n as usize], at).map_err(fail)?;
+        if buf[..n as usize].iter().any(|&b| b != 0) {
+            d.dev.write_zeroes(at, n).map_err(fail)?;
+        }
+    }
+    d.dev.flush().map_err(fail)?;
+    Ok(Value::Unit)
+}
+
 /// `download`.
 pub static DOWNLOAD: CommandSpec = CommandSpec {
     name: "download",

@@ -133,6 +133,7 @@ static COMMANDS: &[&CommandSpec] = &[
     &fsfill::MKDTEMP,
     &fsfill::MKTEMP,
     &fsfill::ZERO_FREE_SPACE,
+    &blockdev::ZERO,
     &fsattrs::GET_E2ATTRS,
     &fsattrs::SET_E2ATTRS,
     &fsattrs::GET_E2GENERATION,
