@@ -352,6 +352,43 @@ fn a_customisation_session_leaves_e2fsck_clean_and_the_expected_tree() {
 }
 
 #[test]
+fn the_customisation_session_on_qcow2_leaves_qemu_img_check_and_e2fsck_clean() {
+    // The same session through the qcow2 driver: qemu-img check finds no errors or leaks,
+    // and the converted filesystem holds the expected tree.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (script, want) = scenario(tmp.path());
+    for (name, opts) in [("ext4", &["-b", "4096"][..]), ("ext3", &["-t", "ext3"][..])] {
+        let raw = mkfs(tmp.path(), &format!("{name}.raw"), 64, opts);
+        let qcow = tmp.path().join(format!("{name}.qcow2"));
+        run(Command::new("qemu-img")
+            .args(["convert", "-O", "qcow2"])
+            .arg(&raw)
+            .arg(&qcow));
+        let (_, err, status) = common::rfish_raw(
+            tmp.path(),
+            &[],
+            &format!("add {name}.qcow2 format:qcow2\nrun\nmount /dev/sda /\n{script}"),
+        );
+        assert_eq!(status, 0, "{name}: {err}");
+        let check = run(Command::new("qemu-img").arg("check").arg(&qcow));
+        let text = String::from_utf8_lossy(&check.stdout);
+        assert!(text.contains("No errors were found"), "{name}: {text}");
+        assert!(!text.contains("leaked"), "{name}: {text}");
+        run(Command::new("qemu-img")
+            .args(["convert", "-O", "raw"])
+            .arg(&qcow)
+            .arg(&raw));
+        assert_fsck_clean(&raw);
+        let (_keep, got) = dump(&raw);
+        for (path, w) in &want {
+            if let Want::File { .. } | Want::Dir { .. } | Want::Link(_) = w {
+                assert_eq!(got.get(path), Some(w), "{name}: {path}");
+            }
+        }
+    }
+}
+
+#[test]
 fn a_hashed_directory_takes_thousands_of_changes() {
     let fx = common::fixtures("ext4-fixtures.sh");
     let tmp = tempfile::tempdir().expect("tmp");
