@@ -529,3 +529,54 @@ fn posix_acls_are_stored_as_the_kernel_stores_them() {
         assert!(d.contains("default:user:1000:r--"), "{d}");
     });
 }
+
+#[test]
+fn tar_in_restores_gnu_tar_acls() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("d")).expect("dir");
+    std::fs::write(src.join("f"), "x").expect("file");
+    let acl_ok = Command::new("setfacl")
+        .args(["-m", "u:4321:r,g:4322:rw"])
+        .arg(src.join("f"))
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("setfacl")
+            .args(["-d", "-m", "u:4321:rx"])
+            .arg(src.join("d"))
+            .status()
+            .is_ok_and(|s| s.success());
+    if !acl_ok {
+        eprintln!("setfacl unavailable here: skipped");
+        return;
+    }
+    tool(
+        Command::new("tar")
+            .args(["--acls", "-cf"])
+            .arg(tmp.path().join("a.tar"))
+            .arg("-C")
+            .arg(&src)
+            .arg("."),
+    );
+    let img = mkfs(tmp.path(), "t.img", &["-t", "ext4"]);
+    rfish(
+        tmp.path(),
+        "t.img",
+        "mount /dev/sda /\nmkdir /with\nmkdir /without\ntar-in a.tar /with acls:true\ntar-in a.tar /without\n",
+    );
+    fsck_clean(&img);
+    with_kernel(&img, |m| {
+        let get = |p: &str| tool(Command::new("getfacl").args(["-n", "-p"]).arg(m.join(p)));
+        let f = get("with/f");
+        assert!(
+            f.contains("user:4321:r--") && f.contains("group:4322:rw-"),
+            "{f}"
+        );
+        let d = get("with/d");
+        assert!(d.contains("default:user:4321:r-x"), "{d}");
+        assert!(
+            !get("without/f").contains("4321"),
+            "acls:false restores none"
+        );
+    });
+}

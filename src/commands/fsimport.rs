@@ -8,6 +8,8 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
+use std::collections::HashMap;
+
 use super::fswrite::{check_rw, mkdir_p, parent_of, unlink};
 use super::spec::{ArgKind, Arity, CommandSpec, RetType, arg};
 use super::untar::{Kind, Member, TarReader};
@@ -25,6 +27,7 @@ const S_IFIFO: u32 = 0o010000;
 struct XattrPolicy {
     xattrs: bool,
     selinux: bool,
+    acls: bool,
 }
 
 impl XattrPolicy {
@@ -44,6 +47,8 @@ struct Extractor<'a> {
     s: &'a Session,
     base: String,
     policy: XattrPolicy,
+    /// The guest's user and group names (read when the first named ACL entry needs them).
+    ids: Option<(HashMap<String, u32>, HashMap<String, u32>)>,
     /// Directories whose attributes are set at the end (deepest last).
     dirs: Vec<(String, Member)>,
     /// File data on its way in.
@@ -221,10 +226,31 @@ impl Extractor<'_> {
     }
 
     /// Extended attributes and times of a new inode.
-    fn finish(&self, fs: &dyn crate::fs::Filesystem, ino: u64, m: &Member) -> Result<(), FsError> {
+    fn finish(
+        &mut self,
+        fs: &dyn crate::fs::Filesystem,
+        ino: u64,
+        m: &Member,
+    ) -> Result<(), FsError> {
         for (k, v) in &m.xattrs {
             if self.policy.wants(k) {
                 fs.set_xattr(ino, k, Some(v))?;
+            }
+        }
+        if self.policy.acls {
+            for (name, text) in &m.acls {
+                let (users, groups) = self.ids.get_or_insert_with(|| {
+                    let read =
+                        |p: &str| super::fsread::read_all(self.s, "tar_in", p).unwrap_or_default();
+                    (
+                        super::acltext::id_map(&read("/etc/passwd")),
+                        super::acltext::id_map(&read("/etc/group")),
+                    )
+                });
+                // As tar does, an ACL that cannot be expressed here is skipped.
+                if let Ok(value) = super::acltext::to_xattr(text, users, groups) {
+                    fs.set_xattr(ino, name, Some(&value))?;
+                }
             }
         }
         let t = Timespec {
@@ -323,11 +349,13 @@ fn tar_in(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     let policy = XattrPolicy {
         xattrs: args.opt_bool("xattrs").unwrap_or(false),
         selinux: args.opt_bool("selinux").unwrap_or(false),
+        acls: args.opt_bool("acls").unwrap_or(false),
     };
     let mut ex = Extractor {
         s,
         base: node.path.clone(),
         policy,
+        ids: None,
         dirs: Vec::new(),
         buf: Vec::new(),
     };
@@ -406,6 +434,7 @@ fn host_member(path: &std::path::Path, name: &[u8]) -> std::io::Result<Option<Me
         mtime: (md.mtime(), md.mtime_nsec() as u32),
         size: md.len(),
         xattrs: Vec::new(),
+        acls: Vec::new(),
     }))
 }
 
@@ -490,6 +519,7 @@ pub static COPY_IN: CommandSpec = CommandSpec {
             s,
             base: node.path.clone(),
             policy: XattrPolicy::default(),
+            ids: None,
             dirs: Vec::new(),
             buf: Vec::new(),
         };

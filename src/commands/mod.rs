@@ -8,6 +8,7 @@
 //! A call goes: lookup (case-insensitive, `_` = `-`) → arity and typed-argument checks with
 //! guestfish's messages → handler → [`output::print`] by declared return type.
 
+pub mod acltext;
 mod args;
 pub mod blockdev;
 pub mod disk;

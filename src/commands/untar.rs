@@ -1,6 +1,7 @@
 //! Reading tar archives (POSIX ustar, GNU and PAX), for tar-in: headers with their
 //! checksums, octal and base-256 numbers, GNU long names (`L`/`K`), PAX extended headers
-//! (path, linkpath, size, times with nanoseconds, uid/gid, `SCHILY.xattr.*`), and the
+//! (path, linkpath, size, times with nanoseconds, uid/gid, `SCHILY.xattr.*`, GNU tar's
+//! `SCHILY.acl.*`), and the
 //! member types tar-in restores. Every size read from the archive is bounded before use;
 //! a damaged archive is an error, never a panic or a huge allocation.
 
@@ -49,6 +50,9 @@ pub struct Member {
     pub size: u64,
     /// Extended attributes from PAX `SCHILY.xattr.` records.
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// POSIX ACLs in text form from `SCHILY.acl.access`/`.default` (GNU tar --acls), by
+    /// the attribute they become (`system.posix_acl_access`/`_default`).
+    pub acls: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A tar stream.
@@ -220,6 +224,7 @@ impl<R: Read> TarReader<R> {
                 mtime: (number(&h[136..148])? as i64, 0),
                 size,
                 xattrs: Vec::new(),
+                acls: Vec::new(),
             };
             let dev = || -> std::io::Result<(u32, u32)> {
                 Ok((number(&h[329..337])? as u32, number(&h[337..345])? as u32))
@@ -236,6 +241,10 @@ impl<R: Read> TarReader<R> {
                     b"mtime" => m.mtime = parse_time(&text)?,
                     _ if k.starts_with(b"SCHILY.xattr.") => {
                         m.xattrs.push((k[b"SCHILY.xattr.".len()..].to_vec(), v));
+                    }
+                    b"SCHILY.acl.access" => m.acls.push((b"system.posix_acl_access".to_vec(), v)),
+                    b"SCHILY.acl.default" => {
+                        m.acls.push((b"system.posix_acl_default".to_vec(), v));
                     }
                     _ => {}
                 }
