@@ -10,13 +10,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
 use proptest::prelude::*;
-use rfish::block::{self, OpenOptions};
 use rfish::fs::FileType;
-use rfish::fs::ext4::Ext4;
-use rfish::fs::vfs::{Mount, Vfs};
 
 /// An inode of the model.
 #[derive(Debug, Clone, PartialEq)]
@@ -323,32 +319,9 @@ fn apply(m: &mut Model, op: &Op) -> Option<String> {
     }
 }
 
-fn open_rfish(img: &Path) -> Vfs {
-    let dev = block::open_image(
-        img,
-        &OpenOptions {
-            format: Some(block::ImageFormat::Raw),
-            read_only: true,
-            lock: false,
-        },
-    )
-    .expect("open image");
-    let fs = Ext4::open(dev).expect("open ext4");
-    let mut vfs = Vfs::default();
-    vfs.mount(Mount {
-        device: "/dev/sda".into(),
-        mountpoint: "/".into(),
-        fs: Arc::new(fs),
-        read_only: true,
-        options: String::new(),
-    })
-    .expect("mount");
-    vfs
-}
-
 /// The tree as rfish's reader sees it.
 fn read_with_rfish(img: &Path) -> BTreeMap<String, Node> {
-    let vfs = open_rfish(img);
+    let vfs = common::open_ext4(img);
     let mut out = BTreeMap::new();
     let mut stack = vec!["/".to_string()];
     while let Some(dir) = stack.pop() {

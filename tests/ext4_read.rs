@@ -10,12 +10,9 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
-use rfish::block::{self, OpenOptions};
 use rfish::fs::FileType;
-use rfish::fs::ext4::Ext4;
-use rfish::fs::vfs::{Mount, Vfs};
+use rfish::fs::vfs::Vfs;
 
 use common::{fixtures, guestfish_errors_as_rfish, record, record_script};
 
@@ -24,26 +21,7 @@ fn fx() -> PathBuf {
 }
 
 fn open(img: &Path) -> Vfs {
-    let dev = block::open_image(
-        img,
-        &OpenOptions {
-            format: Some(block::ImageFormat::Raw),
-            read_only: true,
-            lock: false,
-        },
-    )
-    .expect("open image");
-    let fs = Ext4::open(dev).expect("open ext4");
-    let mut vfs = Vfs::default();
-    vfs.mount(Mount {
-        device: "/dev/sda".into(),
-        mountpoint: "/".into(),
-        fs: Arc::new(fs),
-        read_only: true,
-        options: String::new(),
-    })
-    .expect("mount");
-    vfs
+    common::open_ext4(img)
 }
 
 fn rfish_bytes(dir: &Path, script: &str) -> (Vec<u8>, String, i32) {

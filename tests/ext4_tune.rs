@@ -27,18 +27,12 @@ fn mkfs(dir: &Path, name: &str, opts: &[&str]) -> PathBuf {
 }
 
 fn fsck_clean(img: &Path) {
-    let out = Command::new("e2fsck")
-        .arg("-fn")
-        .arg(img)
-        .output()
-        .expect("e2fsck");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_fsck_clean(img);
+}
+
+/// What `debugfs -R REQUEST` prints for `img`.
+fn debugfs(img: &Path, request: &str) -> String {
+    tool(Command::new("debugfs").args(["-R", request]).arg(img))
 }
 
 fn rfish(dir: &Path, img: &str, script: &str) -> (String, String) {
@@ -344,13 +338,7 @@ fn immutable_and_append_only_files_refuse_what_the_kernel_refuses() {
     let refusals = err.matches("Operation not permitted").count();
     assert_eq!(refusals, 11, "{err}");
     fsck_clean(&img);
-    let cat = |p: &str| {
-        tool(
-            Command::new("debugfs")
-                .args(["-R", &format!("cat {p}")])
-                .arg(&img),
-        )
-    };
+    let cat = |p: &str| debugfs(&img, &format!("cat {p}"));
     assert_eq!(cat("/imm"), "data");
     assert_eq!(cat("/app"), "log+more");
     assert_eq!(cat("/d/x"), "x");
@@ -407,13 +395,7 @@ fn inline_data_files_and_directories_move_out_when_changed() {
     );
     assert!(err.is_empty(), "{err}");
     fsck_clean(&img);
-    let cat = |p: &str| {
-        tool(
-            Command::new("debugfs")
-                .args(["-R", &format!("cat {p}")])
-                .arg(&img),
-        )
-    };
+    let cat = |p: &str| debugfs(&img, &format!("cat {p}"));
     assert_eq!(cat("/e/sub/d2/s"), "small\nmore");
     assert_eq!(cat("/t"), "replaced");
     assert_eq!(cat("/e/g"), "new");

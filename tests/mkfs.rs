@@ -27,19 +27,7 @@ fn tool(cmd: &mut Command) -> String {
 }
 
 fn fsck_clean(img: &Path) {
-    let out = Command::new("e2fsck")
-        .arg("-fn")
-        .arg(img)
-        .output()
-        .expect("e2fsck");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "e2fsck -fn {}: {}{}",
-        img.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_fsck_clean(img);
 }
 
 /// Set the fields mke2fs fills at random (hash seed) or by accounting (lifetime writes)

@@ -252,3 +252,47 @@ pub fn run_tool(cmd: &mut Command) -> std::process::Output {
     );
     out
 }
+
+/// `e2fsck -fn` finds nothing on `img` (exit status 0).
+#[allow(dead_code)]
+pub fn assert_fsck_clean(img: &Path) {
+    let out = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(img)
+        .output()
+        .expect("e2fsck");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "e2fsck -fn {}:\n{}{}",
+        img.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A raw ext2/3/4 image opened read-only by rfish's own reader and mounted on `/`.
+#[allow(dead_code)]
+pub fn open_ext4(img: &Path) -> rfish::fs::vfs::Vfs {
+    use rfish::block::{self, OpenOptions};
+    let dev = block::open_image(
+        img,
+        &OpenOptions {
+            format: Some(block::ImageFormat::Raw),
+            read_only: true,
+            lock: false,
+        },
+    )
+    .expect("open image");
+    let fs = rfish::fs::ext4::Ext4::open(dev).expect("open ext4");
+    let mut vfs = rfish::fs::vfs::Vfs::default();
+    vfs.mount(rfish::fs::vfs::Mount {
+        device: "/dev/sda".into(),
+        mountpoint: "/".into(),
+        fs: std::sync::Arc::new(fs),
+        read_only: true,
+        options: String::new(),
+    })
+    .expect("mount");
+    vfs
+}

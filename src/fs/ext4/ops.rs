@@ -542,13 +542,7 @@ impl Ext4 {
                     l = stop;
                 }
                 None => {
-                    let next = map
-                        .runs
-                        .iter()
-                        .find(|r| r.logical > l)
-                        .map_or(last + 1, |r| r.logical.min(last + 1));
-                    let goal = self.goal_for(&inode, &map, l);
-                    let (pblk, n) = self.alloc_blocks(goal, next - l)?;
+                    let (pblk, n) = self.alloc_hole(&inode, &map, l, last)?;
                     map.insert(Run {
                         logical: l,
                         physical: pblk,
@@ -591,17 +585,49 @@ impl Ext4 {
             l = run_end;
         }
         let now = Timespec::now();
+        self.store_grown(&mut inode, &mut map, changed, first, end)?;
+        inode.set_mtime(now);
+        inode.set_ctime(now);
+        self.write_raw_inode(&mut inode)
+    }
+
+    /// After blocks were added (`changed`) from logical block `first`: store the map and
+    /// block count, and grow the size to `end`.
+    fn store_grown(
+        &self,
+        inode: &mut RawInode,
+        map: &mut ExtentMap,
+        changed: bool,
+        first: u64,
+        end: u64,
+    ) -> FsResult<()> {
         if changed {
-            let goal = self.goal_for(&inode, &map, first);
-            self.store_extents(&mut inode, &mut map, goal)?;
-            self.set_block_count(&mut inode, &map)?;
+            let goal = self.goal_for(inode, map, first);
+            self.store_extents(inode, map, goal)?;
+            self.set_block_count(inode, map)?;
         }
         if end > inode.size() {
             inode.set_size(end);
         }
-        inode.set_mtime(now);
-        inode.set_ctime(now);
-        self.write_raw_inode(&mut inode)
+        Ok(())
+    }
+
+    /// Blocks for the hole starting at logical block `l` (up to the next mapped block or
+    /// `last`): (first physical block, count), near the data before it.
+    fn alloc_hole(
+        &self,
+        inode: &RawInode,
+        map: &ExtentMap,
+        l: u64,
+        last: u64,
+    ) -> FsResult<(u64, u64)> {
+        let next = map
+            .runs
+            .iter()
+            .find(|r| r.logical > l)
+            .map_or(last + 1, |r| r.logical.min(last + 1));
+        let goal = self.goal_for(inode, map, l);
+        self.alloc_blocks(goal, next - l)
     }
 
     /// Where to look for blocks for logical block `l` of an inode: right after the
@@ -735,13 +761,7 @@ impl Ext4 {
                 l = r.logical + r.len;
                 continue;
             }
-            let next = map
-                .runs
-                .iter()
-                .find(|r| r.logical > l)
-                .map_or(last + 1, |r| r.logical.min(last + 1));
-            let goal = self.goal_for(&inode, &map, l);
-            let (pblk, n) = self.alloc_blocks(goal, next - l)?;
+            let (pblk, n) = self.alloc_hole(&inode, &map, l, last)?;
             if !extents {
                 // A block map cannot say "unwritten": the blocks are zeroed.
                 self.txn().zero_data(pblk * bs, n * bs)?;
@@ -755,14 +775,7 @@ impl Ext4 {
             changed = true;
             l += n;
         }
-        if changed {
-            let goal = self.goal_for(&inode, &map, first);
-            self.store_extents(&mut inode, &mut map, goal)?;
-            self.set_block_count(&mut inode, &map)?;
-        }
-        if end > inode.size() {
-            inode.set_size(end);
-        }
+        self.store_grown(&mut inode, &mut map, changed, first, end)?;
         inode.set_ctime(Timespec::now());
         self.write_raw_inode(&mut inode)
     }
