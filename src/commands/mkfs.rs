@@ -38,7 +38,7 @@ fn run_mkfs(
     let fail = |m: String| CmdError::api(func, format!("{prefix}{m}"));
     check_not_mounted(ctx.session, &d.name).map_err(fail)?;
     if d.read_only || d.dev.is_read_only() {
-        return Err(fail(format!("{}: Read-only file system", d.name)));
+        return Err(fail("Read-only file system".to_string()));
     }
     mkfs::make(d.dev.as_ref(), opts).map_err(|e: MkfsError| fail(e.to_string()))?;
     Ok(Value::Unit)
