@@ -19,6 +19,7 @@ pub mod inspect;
 pub mod lvm;
 pub mod parse;
 pub mod part;
+pub mod selinux;
 pub mod session;
 pub mod shell;
 
