@@ -49,6 +49,8 @@ fn build_examples() -> tempfile::TempDir {
         echo 'root:x:0:0:root:/root:/bin/sh' > tree/etc/passwd
         echo '/dev/sda1 / ext4 defaults 0 1' > tree/etc/fstab
         echo 'x=1' > tree/etc/example.conf
+        mkdir -p tree/etc/selinux/targeted/contexts/files
+        printf '/.*\tsystem_u:object_r:default_t:s0\n/etc(/.*)?\tsystem_u:object_r:etc_t:s0\n/etc/passwd\tsystem_u:object_r:passwd_file_t:s0\n' > tree/etc/selinux/targeted/contexts/files/file_contexts
         ln -s /usr/share/zoneinfo/UTC tree/etc/localtime
         cp /bin/true tree/bin/ls
         mkfifo tree/run/initctl
@@ -113,7 +115,7 @@ fn every_registry_example_runs() {
             } else if guest_path
                 || [
                     "umount", "more", "copy-out", "tar-out", "df", "df-h", "tar-in", "copy-in",
-                    "edit",
+                    "edit", "setfiles",
                 ]
                 .contains(&spec.name)
             {

@@ -323,7 +323,7 @@ pub const GROUPS: &[(&str, bool)] = &[
     ("rsync", false),
     ("scrub", false),
     ("selinux", false),
-    ("selinuxrelabel", false),
+    ("selinuxrelabel", true),
     ("sleuthkit", false),
     ("squashfs", false),
     ("syslinux", false),

@@ -37,6 +37,7 @@ pub mod partwrite;
 pub mod prepared;
 pub mod probe;
 mod registry;
+pub mod selinux;
 pub mod spec;
 pub mod tarball;
 pub mod untar;

@@ -3,7 +3,7 @@
 use super::{
     CommandSpec, blockdev, disk, edit, fish, fsarchive, fsattrs, fscopy, fsfill, fsimport, fslist,
     fsmeta, fsread, fssearch, fswrite, help, inspect, inspect_apps, lvm, mkfs, mount, part,
-    partwrite, probe,
+    partwrite, probe, selinux,
 };
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
@@ -134,6 +134,9 @@ static COMMANDS: &[&CommandSpec] = &[
     &fsfill::MKTEMP,
     &fsfill::ZERO_FREE_SPACE,
     &blockdev::ZERO,
+    &selinux::SELINUX_RELABEL,
+    &selinux::SETFILES,
+    &selinux::SELINUX_LABEL,
     &fsattrs::GET_E2ATTRS,
     &fsattrs::SET_E2ATTRS,
     &fsattrs::GET_E2GENERATION,
@@ -250,7 +253,12 @@ static COMMANDS: &[&CommandSpec] = &[
 
 /// What rfish adds to guestfish: whole commands (`"name"`) and optional arguments
 /// (`"name optarg"`). Comparisons with guestfish leave these out; help marks them.
-pub static RFISH_EXTRAS: &[&str] = &["disk-snapshot-list", "add-drive overlay"];
+pub static RFISH_EXTRAS: &[&str] = &[
+    "disk-snapshot-list",
+    "add-drive overlay",
+    "selinux-label",
+    "setfiles",
+];
 
 /// All commands.
 pub fn registry() -> &'static [&'static CommandSpec] {

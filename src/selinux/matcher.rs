@@ -230,12 +230,30 @@ mod tests {
         .unwrap();
         let (l, bad) = Labeler::new(specs, vec![], vec![("/srv/www".into(), "/var/www".into())]);
         assert!(bad.is_empty());
-        assert_eq!(l.lookup("/etc/shadow", None), Some("system_u:object_r:shadow_t:s0"));
-        assert_eq!(l.lookup("/etc/a.conf", None), Some("system_u:object_r:conf_t:s0"));
-        assert_eq!(l.lookup("/etc//hosts/", None), Some("system_u:object_r:etc_t:s0"));
-        assert_eq!(l.lookup("/etc/x", Some(FileKind::Directory)), Some("system_u:object_r:xdir_t:s0"));
-        assert_eq!(l.lookup("/etc/x", Some(FileKind::Regular)), Some("system_u:object_r:etc_t:s0"));
+        assert_eq!(
+            l.lookup("/etc/shadow", None),
+            Some("system_u:object_r:shadow_t:s0")
+        );
+        assert_eq!(
+            l.lookup("/etc/a.conf", None),
+            Some("system_u:object_r:conf_t:s0")
+        );
+        assert_eq!(
+            l.lookup("/etc//hosts/", None),
+            Some("system_u:object_r:etc_t:s0")
+        );
+        assert_eq!(
+            l.lookup("/etc/x", Some(FileKind::Directory)),
+            Some("system_u:object_r:xdir_t:s0")
+        );
+        assert_eq!(
+            l.lookup("/etc/x", Some(FileKind::Regular)),
+            Some("system_u:object_r:etc_t:s0")
+        );
         assert_eq!(l.lookup("/proc/1", None), None);
-        assert_eq!(l.lookup("/usr", None), Some("system_u:object_r:default_t:s0"));
+        assert_eq!(
+            l.lookup("/usr", None),
+            Some("system_u:object_r:default_t:s0")
+        );
     }
 }

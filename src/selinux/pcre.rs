@@ -89,7 +89,9 @@ fn quantifier_len(b: &[u8]) -> Option<usize> {
     let mut parts = inner.splitn(2, |&c| c == b',');
     let m = parts.next()?;
     let ok_m = !m.is_empty() && m.iter().all(u8::is_ascii_digit);
-    let ok_n = parts.next().is_none_or(|n| n.iter().all(u8::is_ascii_digit));
+    let ok_n = parts
+        .next()
+        .is_none_or(|n| n.iter().all(u8::is_ascii_digit));
     (ok_m && ok_n).then_some(end + 1)
 }
 
