@@ -135,6 +135,12 @@ pub struct Options {
     #[arg(long)]
     pub selinux: bool,
 
+    /// rfish extra: at the end of the session relabel an SELinux guest (virt-customize's
+    /// rule: /usr/sbin/load_policy and /etc/selinux/config exist), or touch /.autorelabel
+    /// when that fails.
+    #[arg(long = "selinux-relabel")]
+    pub selinux_relabel: bool,
+
     /// List the commands, or show help on CMD.
     #[arg(short = 'h', long = "cmd-help", value_name = "CMD", num_args = 0..=1)]
     pub cmd_help: Option<Option<String>>,
@@ -240,6 +246,7 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
         verbose: options.verbose,
         network: options.network,
         pipe_error: options.pipe_error,
+        no_progress_bars: options.no_progress_bars,
         ..Session::default()
     };
     for (path, format) in drives {
@@ -291,8 +298,18 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
 
     let mut shell = Shell::new(session, interactive);
     shell.banner_extra = banner;
+    let relabel = options.selinux_relabel;
+    let code = run_shell(&mut shell, options, interactive, colour);
+    if relabel {
+        crate::commands::selinux::autorelabel(&shell.session);
+    }
+    code
+}
+
+/// Run the commands from the command line, the -f file, the terminal or standard input.
+fn run_shell(shell: &mut Shell, options: Options, interactive: bool, colour: bool) -> i32 {
     if !options.commands.is_empty() {
-        return run_command_line(&mut shell, options.commands);
+        return run_command_line(shell, options.commands);
     }
     if let Some(file) = &options.file {
         let reader = match std::fs::File::open(file) {
@@ -306,7 +323,7 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
         return status(shell.run_source(&mut ScriptSource::new(reader)));
     }
     if interactive {
-        return match shell::repl::run(&mut shell, colour) {
+        return match shell::repl::run(shell, colour) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("rfish: {e:#}");
@@ -534,6 +551,10 @@ pub fn usage_text() -> String {
         ),
         ("--no-progress-bars", "Disable progress bars"),
         ("-r|--ro", "Mount read-only"),
+        (
+            "--selinux-relabel",
+            "Relabel an SELinux guest at exit (or touch /.autorelabel)",
+        ),
         ("--overlay", "With --ro: keep writes in memory"),
         ("-v|--verbose", "Verbose messages"),
         ("-V|--version", "Display version and exit"),

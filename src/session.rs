@@ -89,6 +89,8 @@ pub struct Session {
     pub vfs: crate::fs::vfs::Vfs,
     /// What the last `inspect-os` found, one entry per root.
     pub inspected: Vec<crate::inspect::OsInfo>,
+    /// `--no-progress-bars`.
+    pub no_progress_bars: bool,
 }
 
 impl Session {

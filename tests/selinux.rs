@@ -339,3 +339,57 @@ fn bad_spec_files_name_file_and_line_and_write_nothing() {
         );
     }
 }
+
+#[test]
+fn selinux_relabel_at_session_end_follows_virt_customize() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = tmp.path().join("g.img");
+    std::fs::File::create(&img)
+        .expect("create")
+        .set_len(64 << 20)
+        .expect("size");
+    common::run_tool(Command::new("mke2fs").args(["-q", "-t", "ext4"]).arg(&img));
+    let guest = |args: &[&str], script: &str| {
+        let mut all = vec!["-a", "g.img", "--format=raw", "-m", "/dev/sda"];
+        all.extend_from_slice(args);
+        let (out, err, status) = common::rfish_raw(tmp.path(), &all, script);
+        assert_eq!(status, 0, "{err}");
+        (String::from_utf8_lossy(&out).into_owned(), err)
+    };
+    guest(
+        &[],
+        "mkdir-p /usr/sbin\nwrite /usr/sbin/load_policy x\n\
+         mkdir-p /etc/selinux/targeted/contexts/files\n\
+         write /etc/selinux/config \"SELINUX=enforcing\\nSELINUXTYPE=targeted\\n\"\n\
+         write /etc/selinux/targeted/contexts/files/file_contexts \"/.* system_u:object_r:default_t:s0\\n/etc(/.*)? system_u:object_r:etc_t:s0\\n\"\n\
+         write /etc/selinux/targeted/contexts/customizable_types \"\"\n\
+         touch /.autorelabel\n\
+         write /etc/old x\nsetxattr security.selinux staff_u:object_r:user_home_t:s0 32 /etc/old\n",
+    );
+    // Relabelled at the end (without force: the old label keeps its user), stale
+    // /.autorelabel removed.
+    let (_, err) = guest(&["--selinux-relabel"], "write /etc/motd hi\n");
+    assert!(err.is_empty(), "{err}");
+    let (out, _) = guest(
+        &[],
+        "lgetxattr /etc/motd security.selinux\necho\nlgetxattr /etc/old security.selinux\necho\nexists /.autorelabel\n",
+    );
+    assert_eq!(
+        out.replace('\0', ""),
+        "system_u:object_r:etc_t:s0\nstaff_u:object_r:etc_t:s0\nfalse\n"
+    );
+    // With force the whole context is replaced.
+    guest(
+        &[],
+        "selinux-relabel /etc/selinux/targeted/contexts/files/file_contexts /etc force:true\n",
+    );
+    let (out, _) = guest(&[], "lgetxattr /etc/old security.selinux\n");
+    assert_eq!(out.replace('\0', ""), "system_u:object_r:etc_t:s0");
+    // A guest that cannot be relabelled gets /.autorelabel instead.
+    guest(&[], "write /etc/selinux/config \"SELINUX=disabled\\n\"\n");
+    let (_, err) = guest(&["--selinux-relabel"], "write /etc/motd2 hi\n");
+    assert!(err.contains("relabelling failed"), "{err}");
+    let (out, _) = guest(&[], "exists /.autorelabel\n");
+    assert_eq!(out, "true\n");
+    common::assert_fsck_clean(&img);
+}

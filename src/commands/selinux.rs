@@ -111,7 +111,17 @@ fn relabel(
                     .filter(|n| n.mount == node.mount),
             );
         }
+        // A progress bar on a terminal for big trees (hidden when stderr is not one).
+        let bar = (nodes.len() > 5000 && !s.no_progress_bars).then(|| {
+            indicatif::ProgressBar::with_draw_target(
+                Some(nodes.len() as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            )
+        });
         for n in nodes {
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
             if excluded(&n.path) || !done.insert((n.mount, n.ino)) {
                 continue;
             }
@@ -130,6 +140,9 @@ fn relabel(
                     .checkpoint()
                     .map_err(|e| CmdError::api(func, format!("setfiles: {e}")))?;
             }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
     }
     match first_error {
@@ -301,4 +314,70 @@ fn selinux_label(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     };
     let label = labeler.lookup(&path, kind).unwrap_or("<<none>>");
     Ok(Value::String(label.as_bytes().to_vec()))
+}
+
+/// Why the automatic relabel did not happen.
+fn try_autorelabel(s: &Session) -> Result<bool, String> {
+    if s.vfs.root().is_err() {
+        return Ok(false);
+    }
+    let exists = |p: &str| s.vfs.resolve(p, false).is_ok();
+    if !exists("/usr/sbin/load_policy") || !exists("/etc/selinux/config") {
+        return Ok(false);
+    }
+    let config = read_guest(s, "/etc/selinux/config").unwrap_or_default();
+    let config = String::from_utf8_lossy(&config);
+    let value = |key: &str| {
+        config.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(key)
+                .and_then(|v| v.strip_prefix('='))
+                .map(|v| v.trim().trim_matches('"').to_string())
+        })
+    };
+    if value("SELINUX").as_deref() == Some("disabled") {
+        return Err("SELinux is disabled in /etc/selinux/config".into());
+    }
+    let specfile = guest_specfile(s);
+    if !exists(&specfile) {
+        return Err(format!("{specfile}: No such file or directory"));
+    }
+    // setfiles does not cross filesystems: label every writable mountpoint.
+    let mountpoints: Vec<String> = s
+        .vfs
+        .mounts()
+        .iter()
+        .filter(|m| !m.read_only && m.fs.writable())
+        .map(|m| m.mountpoint.clone())
+        .collect();
+    relabel(s, "selinux_relabel", &specfile, &mountpoints, false).map_err(|e| match e {
+        CmdError::Fish(m) | CmdError::WrongArgs(m) | CmdError::Api(m) => m,
+        CmdError::Silent => String::new(),
+    })?;
+    Ok(true)
+}
+
+/// `--selinux-relabel`: relabel an SELinux guest at the end of the session as
+/// virt-customize does; when that fails, `/.autorelabel` makes the guest relabel itself
+/// at its next boot (and a successful relabel removes a stale one).
+pub fn autorelabel(s: &Session) {
+    let outcome = try_autorelabel(s);
+    let result = match &outcome {
+        Ok(false) => Ok(()),
+        Ok(true) => match super::fswrite::unlink(s, "/.autorelabel") {
+            Err(e) if e.errno() == Some(Errno::NotFound) => Ok(()),
+            other => other,
+        },
+        Err(why) => {
+            eprintln!(
+                "rfish: warning: SELinux relabelling failed ({why}); the guest will relabel at its next boot"
+            );
+            super::fswrite::open_for_write(s, "/.autorelabel", false).map(drop)
+        }
+    };
+    let committed = result.and_then(|()| s.vfs.commit_all());
+    if let Err(e) = committed {
+        s.vfs.rollback_all();
+        eprintln!("rfish: warning: SELinux relabelling: {e}");
+    }
 }
