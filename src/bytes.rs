@@ -1,5 +1,6 @@
-//! Fixed-width integers at byte offsets of on-disk structures. Callers check that the
-//! slice is long enough (every structure is read into a buffer of its full size first).
+//! Fixed-width integers at byte offsets of on-disk structures (callers check that the
+//! slice is long enough: every structure is read into a buffer of its full size first),
+//! and small text helpers shared by parsers.
 
 /// Little-endian u16 at `at`, widened.
 pub fn le16(b: &[u8], at: usize) -> u64 {
@@ -49,4 +50,21 @@ pub fn uuid_string(b: &[u8]) -> String {
 /// Big-endian u32 at `at`, widened.
 pub fn be32(b: &[u8], at: usize) -> u64 {
     u64::from(u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
+}
+
+/// `text` with each backslash escape replaced by the character it escapes (`\.` → `.`),
+/// as shell-style quoting (os-release values) and literal file_contexts specs spell them.
+pub fn unbackslash(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

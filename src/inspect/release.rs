@@ -30,18 +30,7 @@ pub fn unquote(v: &str) -> String {
     } else {
         v
     };
-    let mut out = String::new();
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push(n);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::bytes::unbackslash(inner)
 }
 
 /// libguestfs' parse_version_from_major_minor: `N.M` anywhere, else `N`.

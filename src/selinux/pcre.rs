@@ -173,18 +173,7 @@ pub fn has_meta(pcre: &str) -> bool {
 
 /// A literal spec's text with its escapes removed.
 pub fn unescape(pcre: &str) -> String {
-    let mut out = String::with_capacity(pcre.len());
-    let mut chars = pcre.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push(n);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::bytes::unbackslash(pcre)
 }
 
 #[cfg(test)]
