@@ -135,6 +135,11 @@ pub struct Options {
     #[arg(long)]
     pub selinux: bool,
 
+    /// rfish extra: export the first drive over NBD on this unix socket (like qemu-nbd,
+    /// through rfish's block layer) until killed.
+    #[arg(long = "nbd", value_name = "SOCKET")]
+    pub nbd: Option<std::path::PathBuf>,
+
     /// rfish extra: at the end of the session relabel an SELinux guest (virt-customize's
     /// rule: /usr/sbin/load_policy and /etc/selinux/config exist), or touch /.autorelabel
     /// when that fails.
@@ -261,6 +266,9 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
             overlay: options.ro && options.overlay,
         });
     }
+    if let Some(socket) = &options.nbd {
+        return serve_nbd(&mut session, socket);
+    }
     let mut prepared = Vec::new();
     for (n, spec) in options.new.iter().enumerate() {
         match prepared_disk(n + 1, spec) {
@@ -304,6 +312,27 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
         crate::commands::selinux::autorelabel(&shell.session);
     }
     code
+}
+
+/// `--nbd SOCKET`: serve the first drive until killed.
+fn serve_nbd(session: &mut Session, socket: &std::path::Path) -> i32 {
+    if let Err(e) = session.open_drives("nbd") {
+        crate::commands::report(session, &e);
+        return 1;
+    }
+    let Some(drive) = session.open_drives.first() else {
+        eprintln!("rfish: --nbd needs a drive (-a IMAGE)");
+        return 1;
+    };
+    match crate::block::nbd::NbdExport::start(drive.dev.clone(), socket) {
+        Ok(_export) => loop {
+            std::thread::park();
+        },
+        Err(e) => {
+            eprintln!("rfish: {}: {}", socket.display(), crate::os_error_text(&e));
+            1
+        }
+    }
 }
 
 /// Run the commands from the command line, the -f file, the terminal or standard input.
@@ -542,6 +571,10 @@ pub fn usage_text() -> String {
             "Mount dev on mnt (if omitted, /)",
         ),
         ("-n|--no-sync", "Don't autosync"),
+        (
+            "--nbd SOCKET",
+            "Export the first drive over NBD on SOCKET (like qemu-nbd)",
+        ),
         ("-N|--new type", "Create prepared disk (test1.img, ...)"),
         ("--network", "Enable network for 'command' and 'sh'"),
         ("--pipe-error", "Fail a command whose '| host-cmd' fails"),

@@ -16,6 +16,7 @@
 pub mod error;
 pub mod format;
 pub mod lock;
+pub mod nbd;
 pub mod overlay;
 pub mod qcow2;
 pub mod raw;
