@@ -8,6 +8,7 @@
 //! - [`shell`]: scripts, the interactive REPL, host commands and pipes;
 //! - [`session`]: state carried between commands.
 
+pub mod appliance;
 pub mod block;
 pub mod bytes;
 pub mod cli;
