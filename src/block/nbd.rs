@@ -206,6 +206,27 @@ fn simple_reply(w: &mut impl Write, error: u32, handle: u64, data: &[u8]) -> io:
     w.write_all(&out)
 }
 
+/// Run a change (write, trim, zero) that is in range, flushing after it for FUA; the
+/// errno to reply (0 for success).
+fn changed(
+    dev: &dyn BlockDev,
+    flags: u16,
+    in_range: bool,
+    op: impl FnOnce() -> super::Result<()>,
+) -> u32 {
+    if !in_range {
+        return EINVAL;
+    }
+    let done = op().and_then(|()| {
+        if flags & CMD_FLAG_FUA != 0 {
+            dev.flush()
+        } else {
+            Ok(())
+        }
+    });
+    done.err().map_or(0, |e| errno(&e))
+}
+
 fn transmission(dev: &dyn BlockDev, stream: &mut UnixStream) -> io::Result<()> {
     let size = dev.size();
     let mut buf = Vec::new();
@@ -248,20 +269,8 @@ fn transmission(dev: &dyn BlockDev, stream: &mut UnixStream) -> io::Result<()> {
                 }
                 buf.resize(len as usize, 0);
                 stream.read_exact(&mut buf)?;
-                let r = if !in_range {
-                    Err(EINVAL)
-                } else {
-                    dev.write_at(&buf, offset)
-                        .and_then(|()| {
-                            if flags & CMD_FLAG_FUA != 0 {
-                                dev.flush()
-                            } else {
-                                Ok(())
-                            }
-                        })
-                        .map_err(|e| errno(&e))
-                };
-                simple_reply(stream, r.err().unwrap_or(0), handle, &[])?;
+                let e = changed(dev, flags, in_range, || dev.write_at(&buf, offset));
+                simple_reply(stream, e, handle, &[])?;
             }
             CMD_DISC => {
                 let _ = dev.flush();
@@ -272,24 +281,14 @@ fn transmission(dev: &dyn BlockDev, stream: &mut UnixStream) -> io::Result<()> {
                 simple_reply(stream, e, handle, &[])?;
             }
             CMD_TRIM | CMD_WRITE_ZEROES => {
-                let r = if !in_range {
-                    Err(EINVAL)
-                } else {
-                    let done = if kind == CMD_TRIM {
+                let e = changed(dev, flags, in_range, || {
+                    if kind == CMD_TRIM {
                         dev.discard(offset, u64::from(len))
                     } else {
                         dev.write_zeroes(offset, u64::from(len))
-                    };
-                    done.and_then(|()| {
-                        if flags & CMD_FLAG_FUA != 0 {
-                            dev.flush()
-                        } else {
-                            Ok(())
-                        }
-                    })
-                    .map_err(|e| errno(&e))
-                };
-                simple_reply(stream, r.err().unwrap_or(0), handle, &[])?;
+                    }
+                });
+                simple_reply(stream, e, handle, &[])?;
             }
             _ => simple_reply(stream, EINVAL, handle, &[])?,
         }
