@@ -93,3 +93,118 @@ fn appliance_modules_load_after_their_dependencies_as_modinfo_says() {
         }
     }
 }
+
+#[test]
+fn the_initramfs_holds_the_agent_and_the_modules_in_load_order() {
+    let kernel = match rfish::appliance::build::find_kernel() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("no kernel here ({e}): skipped");
+            return;
+        }
+    };
+    if !kernel.modules.join("modules.dep").exists() {
+        eprintln!("no modules for {}: skipped", kernel.version);
+        return;
+    }
+    let agent = b"\x7fELF not really an agent".to_vec();
+    let tmp = tempfile::tempdir().expect("tmp");
+    // SAFETY-free: the cache location comes from the environment of the child below.
+    let out = Command::new(env!("CARGO_BIN_EXE_rfish"))
+        .arg("--version")
+        .output();
+    assert!(out.is_ok());
+    let (archive, missing) =
+        rfish::appliance::build::initramfs(&kernel, &agent).expect("initramfs");
+    eprintln!("{} bytes, modules not found: {missing:?}", archive.len());
+    let path = tmp.path().join("initrd");
+    std::fs::write(&path, &archive).expect("write");
+    let list = common::run_tool(
+        Command::new("cpio")
+            .args(["-it", "--quiet", "-F"])
+            .arg(&path),
+    );
+    let names: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(names.contains(&"init".to_string()), "{names:?}");
+    assert!(names.contains(&"dev/console".to_string()));
+    let ext4 = names
+        .iter()
+        .find(|n| n.ends_with("/ext4.ko") || n.contains("/ext4.ko."))
+        .expect("ext4 module (or built in)");
+    // Every file's parent directory comes before it (the kernel's unpacker needs that).
+    for (i, n) in names.iter().enumerate() {
+        if let Some((parent, _)) = n.rsplit_once('/') {
+            assert!(
+                names[..i].contains(&parent.to_string()),
+                "{n} before its directory"
+            );
+        }
+    }
+    let x = tmp.path().join("x");
+    std::fs::create_dir(&x).expect("dir");
+    common::run_tool(
+        Command::new("cpio")
+            .args(["-idm", "--quiet", "--no-absolute-filenames", "-F"])
+            .arg(&path)
+            .current_dir(&x),
+    );
+    assert_eq!(std::fs::read(x.join("init")).expect("init"), agent);
+    let order = std::fs::read_to_string(x.join("modules")).expect("modules");
+    assert!(
+        order
+            .lines()
+            .any(|l| l.trim_start_matches('/') == ext4.as_str())
+    );
+    assert_eq!(
+        std::fs::read(x.join(ext4)).expect("module"),
+        std::fs::read(
+            kernel.modules.join(
+                ext4.split_once(&format!("lib/modules/{}/", kernel.version))
+                    .map_or(ext4.as_str(), |(_, r)| r)
+            )
+        )
+        .expect("host module")
+    );
+}
+
+#[test]
+fn concurrent_builders_share_one_cached_initramfs() {
+    let Ok(kernel) = rfish::appliance::build::find_kernel() else {
+        eprintln!("no kernel here: skipped");
+        return;
+    };
+    if !kernel.modules.join("modules.dep").exists() {
+        return;
+    }
+    let cache = tempfile::tempdir().expect("cache");
+    let agent = b"agent v1".to_vec();
+    let paths: Vec<std::path::PathBuf> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    rfish::appliance::build::cached_initramfs(cache.path(), &kernel, &agent)
+                        .expect("build")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    assert!(paths.windows(2).all(|w| w[0] == w[1]));
+    let files: Vec<_> = std::fs::read_dir(cache.path())
+        .expect("dir")
+        .flatten()
+        .collect();
+    assert_eq!(files.len(), 1, "temporary files left behind");
+    let (fresh, _) = rfish::appliance::build::initramfs(&kernel, &agent).expect("build");
+    assert_eq!(std::fs::read(&paths[0]).expect("cached"), fresh);
+    // Another agent gets its own file.
+    let other = rfish::appliance::build::cached_initramfs(cache.path(), &kernel, b"agent v2")
+        .expect("build");
+    assert_ne!(other, paths[0]);
+}

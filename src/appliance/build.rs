@@ -1,0 +1,162 @@
+//! Building the appliance's boot files: the host kernel (`RFISH_KERNEL`, else the newest
+//! readable `/boot/vmlinuz-*`) and an initramfs rfish writes itself — its agent as `/init`,
+//! the kernel modules it needs (kept compressed: the kernel decompresses them, see
+//! CONFIG_MODULE_DECOMPRESS) listed in load order in `/modules`, and the directories the
+//! agent mounts on. Built initramfs files are cached under `$XDG_CACHE_HOME/rfish`, keyed
+//! by kernel version and agent, written to a temporary name and renamed into place so
+//! concurrent rfish processes never see a half-written file.
+
+use std::path::{Path, PathBuf};
+
+use super::cpio::Cpio;
+use super::modules::{ModuleIndex, WANTED};
+
+/// A kernel to boot and its modules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kernel {
+    /// The kernel image.
+    pub image: PathBuf,
+    /// Its release (`6.12.95+deb12-amd64`).
+    pub version: String,
+    /// `/lib/modules/<version>`.
+    pub modules: PathBuf,
+}
+
+fn readable(p: &Path) -> bool {
+    std::fs::File::open(p).is_ok()
+}
+
+/// Find the kernel: `RFISH_KERNEL` (with `RFISH_KERNEL_MODULES`, default
+/// `/lib/modules/<version>`), else the newest readable `/boot/vmlinuz-*`.
+pub fn find_kernel() -> Result<Kernel, String> {
+    let for_image = |image: PathBuf| -> Kernel {
+        let name = image
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let version = name.strip_prefix("vmlinuz-").unwrap_or(&name).to_string();
+        let modules = std::env::var_os("RFISH_KERNEL_MODULES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new("/lib/modules").join(&version));
+        Kernel {
+            image,
+            version,
+            modules,
+        }
+    };
+    if let Some(k) = std::env::var_os("RFISH_KERNEL") {
+        let image = PathBuf::from(k);
+        if !readable(&image) {
+            return Err(format!("RFISH_KERNEL={}: cannot be read", image.display()));
+        }
+        return Ok(for_image(image));
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .map_err(|e| format!("/boot: {e}"))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .collect();
+    found.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    let any = !found.is_empty();
+    found
+        .into_iter()
+        .rev()
+        .find(|p| readable(p))
+        .map(for_image)
+        .ok_or_else(|| {
+            if any {
+                "the kernels in /boot are not readable by this user (Debian and Ubuntu make \
+                 them root-only): run `sudo chmod 0644 /boot/vmlinuz-*`, or set RFISH_KERNEL"
+                    .to_string()
+            } else {
+                "no kernel in /boot: install one (apt install linux-image-amd64) or set \
+                 RFISH_KERNEL"
+                    .to_string()
+            }
+        })
+}
+
+/// Add `path`'s parent directories (once each) before the file itself.
+fn add_parents(c: &mut Cpio, made: &mut std::collections::BTreeSet<String>, path: &str) {
+    let mut at = String::new();
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        at.push('/');
+        at.push_str(part);
+        if made.insert(at.clone()) {
+            c.dir(&at, 0o755);
+        }
+    }
+}
+
+/// The initramfs for `kernel` with `agent` as /init: (archive, modules not found).
+pub fn initramfs(kernel: &Kernel, agent: &[u8]) -> Result<(Vec<u8>, Vec<String>), String> {
+    let read = |name: &str| std::fs::read_to_string(kernel.modules.join(name));
+    let dep = read("modules.dep").map_err(|e| {
+        format!(
+            "{}: {e} (the modules of kernel {} are needed)",
+            kernel.modules.join("modules.dep").display(),
+            kernel.version
+        )
+    })?;
+    let idx = ModuleIndex::parse(&dep, &read("modules.builtin").unwrap_or_default());
+    let (order, missing) = idx.resolve(WANTED);
+    let mut c = Cpio::new();
+    let mut made = std::collections::BTreeSet::new();
+    for d in ["/dev", "/proc", "/sys", "/sysroot", "/tmp", "/run"] {
+        made.insert(d.to_string());
+        c.dir(d, 0o755);
+    }
+    c.char_device("/dev/console", 0o600, 5, 1);
+    c.file("/init", 0o755, agent);
+    let mut list = String::new();
+    for rel in &order {
+        let data = std::fs::read(kernel.modules.join(rel))
+            .map_err(|e| format!("{}: {e}", kernel.modules.join(rel).display()))?;
+        let path = format!("/lib/modules/{}/{rel}", kernel.version);
+        add_parents(&mut c, &mut made, &path);
+        c.file(&path, 0o644, &data);
+        list.push_str(&path);
+        list.push('\n');
+    }
+    c.file("/modules", 0o644, list.as_bytes());
+    Ok((c.finish(), missing))
+}
+
+/// rfish's cache directory: `$XDG_CACHE_HOME/rfish`, else `~/.cache/rfish`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("rfish")
+}
+
+/// The initramfs for `kernel` and `agent` in cache directory `dir`, built when missing.
+/// The file is written under a temporary name and renamed into place, so concurrent
+/// builders never expose a partial file (the last rename wins; all are identical).
+pub fn cached_initramfs(dir: &Path, kernel: &Kernel, agent: &[u8]) -> Result<PathBuf, String> {
+    let agent_id = crc32c::crc32c(agent);
+    let path = dir.join(format!(
+        "initramfs-{}-{}-{agent_id:08x}.cpio",
+        kernel.version,
+        env!("CARGO_PKG_VERSION")
+    ));
+    if path.exists() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (archive, _) = initramfs(kernel, agent)?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    use std::io::Write;
+    tmp.write_all(&archive)
+        .map_err(|e| format!("{}: {e}", tmp.path().display()))?;
+    tmp.persist(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
