@@ -268,6 +268,16 @@ impl Session {
         }
     }
 
+    /// The mount of the device with canonical name `device` (`/dev/sda1`), or with
+    /// `whole_disk` of any partition of it too.
+    pub fn mount_using(&self, device: &str, whole_disk: bool) -> Option<&crate::fs::vfs::Mount> {
+        self.vfs.mounts().iter().find(|m| {
+            let name =
+                parse_device_name(&m.device).map_or_else(|| m.device.clone(), canonical_name);
+            name == device || (whole_disk && name.starts_with(device))
+        })
+    }
+
     /// Flush every opened drive (write back metadata, make data durable).
     pub fn flush_drives(&self) -> Result<(), block::BlockError> {
         for d in &self.open_drives {

@@ -344,16 +344,7 @@ pub static ZERO: CommandSpec = CommandSpec {
 
 fn zero(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     let d = writable("zero", drive(ctx, "zero", args)?)?;
-    let canon = |n: &str| {
-        crate::part::parse_device_name(n).map_or_else(|| n.to_string(), crate::part::canonical_name)
-    };
-    if let Some(m) = ctx
-        .session
-        .vfs
-        .mounts()
-        .iter()
-        .find(|m| canon(&m.device) == d.name || canon(&m.device).starts_with(&d.name))
-    {
+    if let Some(m) = ctx.session.mount_using(&d.name, true) {
         return Err(CmdError::api(
             "zero",
             format!("{}: device is in use (mounted on {})", d.name, m.mountpoint),

@@ -8,7 +8,6 @@ use super::fswrite::check_rw;
 use super::spec::{ArgKind, Arity, CommandSpec, RetType, arg, declared as cmd};
 use super::{Args, CmdError, Ctx, Value};
 use crate::fs::{FsError, SetAttr};
-use crate::part::{canonical_name, parse_device_name};
 
 /// lsattr's letters (e2fsprogs lib/e2p/pf.c) and the flags they stand for.
 const LETTERS: &[(u32, u8)] = &[
@@ -255,15 +254,6 @@ fn ext_device(
     Ok(d)
 }
 
-fn is_mounted(ctx: &Ctx<'_>, name: &str) -> bool {
-    let canon = |n: &str| parse_device_name(n).map_or_else(|| n.to_string(), canonical_name);
-    ctx.session
-        .vfs
-        .mounts()
-        .iter()
-        .any(|m| canon(&m.device) == name)
-}
-
 fn set_label(ctx: &mut Ctx<'_>, func: &str, device: &str, label: &str) -> Result<Value, CmdError> {
     let d = ext_device(ctx, func, device, "label")?;
     if label.len() > 16 {
@@ -315,7 +305,7 @@ fn set_uuid(ctx: &mut Ctx<'_>, func: &str, device: &str, uuid: &str) -> Result<V
             .map_err(|_| CmdError::api(func, "tune2fs: Invalid UUID format"))?
             .as_bytes(),
     };
-    if is_mounted(ctx, &d.name) {
+    if ctx.session.mount_using(&d.name, false).is_some() {
         return Err(CmdError::api(
             func,
             "tune2fs: The UUID may only be changed when the filesystem is unmounted.",

@@ -6,13 +6,11 @@ use super::spec::{ArgKind, Arity, CommandSpec, RetType, arg};
 use super::{Args, CmdError, Ctx, Value};
 use crate::fs::ext4::mkfs::params::FsKind;
 use crate::fs::ext4::mkfs::{self, MkfsError, MkfsOptions};
-use crate::part::{canonical_name, parse_device_name};
 use crate::session::Session;
 
 /// Refuse a device that is mounted, as mke2fs does.
 fn check_not_mounted(s: &Session, name: &str) -> Result<(), String> {
-    let canon = |n: &str| parse_device_name(n).map_or_else(|| n.to_string(), canonical_name);
-    if s.vfs.mounts().iter().any(|m| canon(&m.device) == name) {
+    if s.mount_using(name, false).is_some() {
         return Err(format!(
             "{name} is mounted; will not make a filesystem here!"
         ));

@@ -126,19 +126,22 @@ fn relabel(
                 continue;
             }
             match label_one(s, &labeler, &custom, &n, force) {
-                Ok(true) => changed += 1,
+                Ok(true) => {
+                    changed += 1;
+                    // Keep each transaction within the journal on big trees.
+                    if changed % 256 == 0 {
+                        s.vfs
+                            .fs(&n)
+                            .checkpoint()
+                            .map_err(|e| CmdError::api(func, format!("setfiles: {e}")))?;
+                    }
+                }
                 Ok(false) => {}
                 Err(e) => {
                     first_error.get_or_insert_with(|| {
                         CmdError::api(func, format!("setfiles: {}: {e}", n.path))
                     });
                 }
-            }
-            if changed % 256 == 0 {
-                s.vfs
-                    .fs(&n)
-                    .checkpoint()
-                    .map_err(|e| CmdError::api(func, format!("setfiles: {e}")))?;
             }
         }
         if let Some(b) = bar {
