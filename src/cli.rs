@@ -307,7 +307,13 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
     let mut shell = Shell::new(session, interactive);
     shell.banner_extra = banner;
     let relabel = options.selinux_relabel;
-    let code = run_shell(&mut shell, options, interactive, colour);
+    let mut code = run_shell(&mut shell, options, interactive, colour);
+    // The guest's changes are synced and its filesystems handed back before the session
+    // ends (and before --selinux-relabel reads them).
+    if let Err(e) = crate::commands::guest::close(&mut shell.session) {
+        crate::commands::report(&shell.session, &e);
+        code = 1;
+    }
     if relabel {
         crate::commands::selinux::autorelabel(&shell.session);
     }

@@ -91,6 +91,14 @@ pub struct Session {
     pub inspected: Vec<crate::inspect::OsInfo>,
     /// `--no-progress-bars`.
     pub no_progress_bars: bool,
+    /// The appliance, once a guest command has booted it.
+    pub appliance: Option<crate::appliance::launch::Appliance>,
+    /// `set-memsize` (MiB; `None`: RFISH_MEMSIZE or 512).
+    pub memsize: Option<u32>,
+    /// `set-smp` (0 means 1).
+    pub smp: u32,
+    /// `--accel` (`None`: RFISH_ACCEL, else auto).
+    pub accel: Option<crate::appliance::launch::Accel>,
 }
 
 impl Session {
@@ -278,6 +286,17 @@ impl Session {
         })
     }
 
+    /// Reopen every mounted filesystem from its device (after the appliance wrote to them,
+    /// rfish's caches are stale), keeping the mount table as it is.
+    pub fn reopen_filesystems(&mut self, func: &str) -> Result<(), CmdError> {
+        let mounts = self.vfs.mounts().to_vec();
+        for (i, m) in mounts.iter().enumerate() {
+            let (_, fs, _) = self.open_filesystem(func, &m.device, !m.read_only)?;
+            self.vfs.set_fs(i, fs);
+        }
+        Ok(())
+    }
+
     /// Flush every opened drive (write back metadata, make data durable).
     pub fn flush_drives(&self) -> Result<(), block::BlockError> {
         for d in &self.open_drives {
@@ -296,6 +315,9 @@ impl Session {
             location: self.location.clone(),
             pipe_error: self.pipe_error,
             command_num: self.command_num,
+            memsize: self.memsize,
+            smp: self.smp,
+            accel: self.accel,
             ..Session::default()
         }
     }

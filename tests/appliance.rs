@@ -108,6 +108,10 @@ fn the_initramfs_holds_the_agent_and_the_modules_in_load_order() {
         return;
     }
     let agent = b"\x7fELF not really an agent".to_vec();
+    let payload = rfish::appliance::build::Payload {
+        agent: agent.clone(),
+        ..Default::default()
+    };
     let tmp = tempfile::tempdir().expect("tmp");
     // SAFETY-free: the cache location comes from the environment of the child below.
     let out = Command::new(env!("CARGO_BIN_EXE_rfish"))
@@ -115,7 +119,7 @@ fn the_initramfs_holds_the_agent_and_the_modules_in_load_order() {
         .output();
     assert!(out.is_ok());
     let (archive, missing) =
-        rfish::appliance::build::initramfs(&kernel, &agent).expect("initramfs");
+        rfish::appliance::build::initramfs(&kernel, &payload).expect("initramfs");
     eprintln!("{} bytes, modules not found: {missing:?}", archive.len());
     let path = tmp.path().join("initrd");
     std::fs::write(&path, &archive).expect("write");
@@ -153,11 +157,7 @@ fn the_initramfs_holds_the_agent_and_the_modules_in_load_order() {
     );
     assert_eq!(std::fs::read(x.join("init")).expect("init"), agent);
     let order = std::fs::read_to_string(x.join("modules")).expect("modules");
-    assert!(
-        order
-            .lines()
-            .any(|l| l.trim_start_matches('/') == ext4.as_str())
-    );
+    assert!(order.lines().any(|l| l == format!("ext4 /{ext4}")));
     assert_eq!(
         std::fs::read(x.join(ext4)).expect("module"),
         std::fs::read(
@@ -180,7 +180,10 @@ fn concurrent_builders_share_one_cached_initramfs() {
         return;
     }
     let cache = tempfile::tempdir().expect("cache");
-    let agent = b"agent v1".to_vec();
+    let agent = rfish::appliance::build::Payload {
+        agent: b"agent v1".to_vec(),
+        ..Default::default()
+    };
     let paths: Vec<std::path::PathBuf> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|_| {
@@ -204,7 +207,14 @@ fn concurrent_builders_share_one_cached_initramfs() {
     let (fresh, _) = rfish::appliance::build::initramfs(&kernel, &agent).expect("build");
     assert_eq!(std::fs::read(&paths[0]).expect("cached"), fresh);
     // Another agent gets its own file.
-    let other = rfish::appliance::build::cached_initramfs(cache.path(), &kernel, b"agent v2")
-        .expect("build");
+    let other = rfish::appliance::build::cached_initramfs(
+        cache.path(),
+        &kernel,
+        &rfish::appliance::build::Payload {
+            agent: b"agent v2".to_vec(),
+            ..Default::default()
+        },
+    )
+    .expect("build");
     assert_ne!(other, paths[0]);
 }

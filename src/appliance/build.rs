@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use super::cpio::Cpio;
-use super::modules::{ModuleIndex, WANTED};
+use super::modules::{GROUPS, ModuleIndex};
+use std::collections::BTreeMap;
 
 /// A kernel to boot and its modules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +94,71 @@ fn add_parents(c: &mut Cpio, made: &mut std::collections::BTreeSet<String>, path
     }
 }
 
-/// The initramfs for `kernel` with `agent` as /init: (archive, modules not found).
-pub fn initramfs(kernel: &Kernel, agent: &[u8]) -> Result<(Vec<u8>, Vec<String>), String> {
+/// What goes into the initramfs besides kernel modules: the agent (as /init) and host
+/// files at appliance paths (the agent's shared libraries, ip(8) and its libraries).
+#[derive(Debug, Clone, Default)]
+pub struct Payload {
+    /// The agent binary.
+    pub agent: Vec<u8>,
+    /// Appliance path → host file.
+    pub files: BTreeMap<String, PathBuf>,
+}
+
+/// Where ip(8) may live on the host.
+const IP_PATHS: &[&str] = &["/usr/bin/ip", "/bin/ip", "/usr/sbin/ip", "/sbin/ip"];
+
+impl Payload {
+    /// The agent at `agent` with the libraries it needs, and ip(8) (for --network) when
+    /// the host has it.
+    pub fn for_agent(agent: &Path) -> Result<Payload, String> {
+        let bytes = std::fs::read(agent).map_err(|e| format!("{}: {e}", agent.display()))?;
+        let bytes = super::libs::loadable_prefix(&bytes)
+            .ok_or_else(|| format!("{}: not an x86-64 ELF program", agent.display()))?;
+        let ip = IP_PATHS.iter().map(Path::new).find(|p| p.exists());
+        let mut programs = vec![agent];
+        programs.extend(ip);
+        let (mut files, missing) = super::libs::closure(&programs);
+        if !missing.is_empty() {
+            return Err(format!(
+                "{}: cannot find the shared libraries {} (rfish's appliance carries them)",
+                agent.display(),
+                missing.join(", ")
+            ));
+        }
+        if let Some(ip) = ip {
+            files.insert("/bin/ip".into(), ip.to_path_buf());
+        }
+        Ok(Payload {
+            agent: bytes,
+            files,
+        })
+    }
+
+    /// A checksum of everything that makes the archive: the agent and each file's
+    /// name, size and modification time.
+    fn id(&self) -> u32 {
+        let mut id = crc32c::crc32c(&self.agent);
+        for (to, from) in &self.files {
+            let meta = std::fs::metadata(from).ok();
+            let stamp = meta
+                .as_ref()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            let line = format!(
+                "{to} {} {} {stamp}",
+                from.display(),
+                meta.map_or(0, |m| m.len())
+            );
+            id = crc32c::crc32c_append(id, line.as_bytes());
+        }
+        id
+    }
+}
+
+/// The initramfs for `kernel` with `payload`: (archive, modules not found). /modules lists
+/// `GROUP PATH` lines, dependencies before their users.
+pub fn initramfs(kernel: &Kernel, payload: &Payload) -> Result<(Vec<u8>, Vec<String>), String> {
     let read = |name: &str| std::fs::read_to_string(kernel.modules.join(name));
     let dep = read("modules.dep").map_err(|e| {
         format!(
@@ -104,24 +168,35 @@ pub fn initramfs(kernel: &Kernel, agent: &[u8]) -> Result<(Vec<u8>, Vec<String>)
         )
     })?;
     let idx = ModuleIndex::parse(&dep, &read("modules.builtin").unwrap_or_default());
-    let (order, missing) = idx.resolve(WANTED);
     let mut c = Cpio::new();
     let mut made = std::collections::BTreeSet::new();
-    for d in ["/dev", "/proc", "/sys", "/sysroot", "/tmp", "/run"] {
+    for d in ["/dev", "/proc", "/sys", "/sysroot", "/tmp", "/run", "/etc"] {
         made.insert(d.to_string());
         c.dir(d, 0o755);
     }
     c.char_device("/dev/console", 0o600, 5, 1);
-    c.file("/init", 0o755, agent);
+    c.file("/init", 0o755, &payload.agent);
+    for (to, from) in &payload.files {
+        let data = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+        add_parents(&mut c, &mut made, to);
+        c.file(to, 0o755, &data);
+    }
     let mut list = String::new();
-    for rel in &order {
-        let data = std::fs::read(kernel.modules.join(rel))
-            .map_err(|e| format!("{}: {e}", kernel.modules.join(rel).display()))?;
-        let path = format!("/lib/modules/{}/{rel}", kernel.version);
-        add_parents(&mut c, &mut made, &path);
-        c.file(&path, 0o644, &data);
-        list.push_str(&path);
-        list.push('\n');
+    let mut packed = std::collections::BTreeSet::new();
+    let mut missing = Vec::new();
+    for (group, names) in GROUPS {
+        let (order, not_found) = idx.resolve(names);
+        missing.extend(not_found);
+        for rel in &order {
+            let path = format!("/lib/modules/{}/{rel}", kernel.version);
+            if packed.insert(path.clone()) {
+                let data = std::fs::read(kernel.modules.join(rel))
+                    .map_err(|e| format!("{}: {e}", kernel.modules.join(rel).display()))?;
+                add_parents(&mut c, &mut made, &path);
+                c.file(&path, 0o644, &data);
+            }
+            list.push_str(&format!("{group} {path}\n"));
+        }
     }
     c.file("/modules", 0o644, list.as_bytes());
     Ok((c.finish(), missing))
@@ -139,8 +214,8 @@ pub fn cache_dir() -> PathBuf {
 /// The initramfs for `kernel` and `agent` in cache directory `dir`, built when missing.
 /// The file is written under a temporary name and renamed into place, so concurrent
 /// builders never expose a partial file (the last rename wins; all are identical).
-pub fn cached_initramfs(dir: &Path, kernel: &Kernel, agent: &[u8]) -> Result<PathBuf, String> {
-    let agent_id = crc32c::crc32c(agent);
+pub fn cached_initramfs(dir: &Path, kernel: &Kernel, payload: &Payload) -> Result<PathBuf, String> {
+    let agent_id = payload.id();
     let path = dir.join(format!(
         "initramfs-{}-{}-{agent_id:08x}.cpio",
         kernel.version,
@@ -150,7 +225,7 @@ pub fn cached_initramfs(dir: &Path, kernel: &Kernel, agent: &[u8]) -> Result<Pat
         return Ok(path);
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let (archive, _) = initramfs(kernel, agent)?;
+    let (archive, _) = initramfs(kernel, payload)?;
     let mut tmp =
         tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     use std::io::Write;

@@ -9,6 +9,8 @@
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use super::{BlockDev, BlockError, Device};
@@ -295,21 +297,28 @@ fn transmission(dev: &dyn BlockDev, stream: &mut UnixStream) -> io::Result<()> {
     }
 }
 
-/// An export running on its own thread; the socket is removed when it is dropped.
+/// An export running on its own thread. Dropping it stops the thread (after the client
+/// being served, if any, has gone) and removes the socket.
 pub struct NbdExport {
     path: PathBuf,
-    _thread: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl NbdExport {
     /// Export `dev` on a new unix socket at `path` (clients are served one at a time, in
-    /// order, for as long as the process lives).
+    /// order, until the export is dropped).
     pub fn start(dev: Device, path: &Path) -> io::Result<NbdExport> {
         let listener = UnixListener::bind(path)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
         let thread = std::thread::Builder::new()
             .name("nbd-export".into())
             .spawn(move || {
                 for stream in listener.incoming() {
+                    if stopped.load(Ordering::SeqCst) {
+                        break;
+                    }
                     let Ok(mut stream) = stream else { continue };
                     let _ = serve_client(dev.as_ref(), &mut stream);
                     // Whatever the client did, its writes are durable once it is gone.
@@ -318,7 +327,8 @@ impl NbdExport {
             })?;
         Ok(NbdExport {
             path: path.to_path_buf(),
-            _thread: thread,
+            stop,
+            thread: Some(thread),
         })
     }
 
@@ -330,6 +340,12 @@ impl NbdExport {
 
 impl Drop for NbdExport {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag; it then drops its device reference.
+        let woke = std::os::unix::net::UnixStream::connect(&self.path).is_ok();
         let _ = std::fs::remove_file(&self.path);
+        if woke && let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

@@ -25,6 +25,7 @@ pub mod fsmeta;
 pub mod fsread;
 pub mod fssearch;
 pub mod fswrite;
+pub mod guest;
 pub mod help;
 pub mod inspect;
 pub mod inspect_apps;
@@ -93,6 +94,10 @@ pub fn run(ctx: &mut Ctx<'_>, name: &str, words: &[Vec<u8>]) -> Result<(), CmdEr
         trace_call(spec, words);
     }
     let args = Args::bind(spec, name, words)?;
+    // Guest filesystems go back to rfish before any command that is not a guest command.
+    if !guest::GUEST_COMMANDS.contains(&spec.name) {
+        guest::hand_back(ctx.session)?;
+    }
     // Each command's filesystem changes form one transaction: committed when it
     // succeeds, forgotten when it fails.
     let value = match (spec.handler)(ctx, &args) {

@@ -2,7 +2,7 @@
 
 use super::{
     CommandSpec, blockdev, disk, edit, fish, fsarchive, fsattrs, fscopy, fsfill, fsimport, fslist,
-    fsmeta, fsread, fssearch, fswrite, help, inspect, inspect_apps, lvm, mkfs, mount, part,
+    fsmeta, fsread, fssearch, fswrite, guest, help, inspect, inspect_apps, lvm, mkfs, mount, part,
     partwrite, probe, selinux,
 };
 
@@ -20,6 +20,18 @@ static COMMANDS: &[&CommandSpec] = &[
     &fish::TIME,
     &fish::UNSETENV,
     &fish::VERSION,
+    &guest::COMMAND,
+    &guest::COMMAND_LINES,
+    &guest::SH,
+    &guest::SH_LINES,
+    &guest::SHUTDOWN,
+    &guest::APPLIANCE_LAUNCH,
+    &guest::GET_MEMSIZE,
+    &guest::SET_MEMSIZE,
+    &guest::GET_SMP,
+    &guest::SET_SMP,
+    &guest::GET_NETWORK,
+    &guest::SET_NETWORK,
     &disk::ADD_DRIVE,
     &disk::ADD_RO,
     &disk::ALLOC,
@@ -258,6 +270,7 @@ pub static RFISH_EXTRAS: &[&str] = &[
     "add-drive overlay",
     "selinux-label",
     "setfiles",
+    "appliance-launch",
 ];
 
 /// All commands.

@@ -132,6 +132,13 @@ impl Vfs {
         &self.mounts[node.mount]
     }
 
+    /// Replace the filesystem of mount `i` (a fresh view of the same device).
+    pub fn set_fs(&mut self, i: usize, fs: Arc<dyn Filesystem>) {
+        if let Some(m) = self.mounts.get_mut(i) {
+            m.fs = fs;
+        }
+    }
+
     /// The mount whose mountpoint is exactly `path`.
     pub fn mount_at(&self, path: &str) -> Option<usize> {
         // The latest mount on a path hides earlier ones.

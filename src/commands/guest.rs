@@ -1,0 +1,448 @@
+//! Commands that run guest programs in the appliance — command, command-lines, sh,
+//! sh-lines — and the appliance's settings and lifetime: get-/set-memsize, get-/set-smp,
+//! get-/set-network, shutdown, and rfish's appliance-launch.
+//!
+//! Coherence with native writes (../shared/design.md, invariant 1): before a guest
+//! program runs, rfish commits and flushes, and the agent mounts the user's filesystems
+//! fresh under /sysroot; they stay mounted across consecutive guest commands. Before any
+//! other command, the agent syncs, unmounts and drops its caches, and rfish reopens its
+//! native filesystems, so each side sees everything the other wrote.
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::spec::{ArgKind, ArgSpec, CommandSpec, RetType, arg, declared};
+use super::{Args, CmdError, Ctx, Value};
+use crate::appliance::launch::{self, Appliance, Drive, Settings};
+use crate::appliance::proto::{MountSpec, Request};
+use crate::session::Session;
+
+/// Commands that use the appliance with the guest filesystems mounted: they do not hand
+/// the filesystems back first.
+pub const GUEST_COMMANDS: &[&str] = &["command", "command-lines", "sh", "sh-lines"];
+
+/// Set by Ctrl-C while a guest program runs; `IDLE` is set otherwise, when Ctrl-C ends
+/// rfish as it always did.
+struct Interrupt {
+    cancel: Arc<AtomicBool>,
+    idle: Arc<AtomicBool>,
+}
+
+fn interrupt() -> &'static Interrupt {
+    static I: OnceLock<Interrupt> = OnceLock::new();
+    I.get_or_init(|| {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let idle = Arc::new(AtomicBool::new(true));
+        let sig = signal_hook::consts::SIGINT;
+        // Idle: terminate with the shell's status for SIGINT. Busy: ask for cancellation.
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, idle.clone());
+        let _ = signal_hook::flag::register(sig, cancel.clone());
+        Interrupt { cancel, idle }
+    })
+}
+
+/// The appliance's settings as the session has them.
+fn settings(s: &Session) -> Result<Settings, String> {
+    Ok(Settings {
+        memsize: s.memsize.unwrap_or_else(launch::default_memsize),
+        smp: s.smp.max(1),
+        network: s.network,
+        accel: match s.accel {
+            Some(a) => a,
+            None => launch::env_accel()?,
+        },
+        verbose: s.verbose > 0,
+    })
+}
+
+/// A running appliance for `func`, booted now if needed (again if networking was turned
+/// on since it booted, or if it died).
+fn ensure(s: &mut Session, func: &str) -> Result<(), CmdError> {
+    let stale = s
+        .appliance
+        .as_ref()
+        .is_some_and(|a| s.network && !a.network);
+    if stale {
+        hand_back(s)?;
+        if let Some(a) = s.appliance.take() {
+            let _ = a.shutdown();
+        }
+    }
+    if s.appliance.is_some() {
+        return Ok(());
+    }
+    s.open_drives(func)?;
+    let drives: Vec<Drive> = s
+        .open_drives
+        .iter()
+        .map(|d| Drive {
+            dev: d.dev.clone(),
+            read_only: d.dev.is_read_only(),
+        })
+        .collect();
+    let settings = settings(s).map_err(|e| CmdError::api(func, e))?;
+    let app = Appliance::launch(&drives, &settings).map_err(|e| CmdError::api(func, e))?;
+    if s.verbose > 0 {
+        eprintln!(
+            "rfish: appliance up in {:.2} s ({}, kernel {})",
+            app.boot_time.as_secs_f64(),
+            app.accel,
+            app.kernel
+        );
+    }
+    s.appliance = Some(app);
+    Ok(())
+}
+
+/// The guest kernel's name for a device rfish names `device`.
+fn guest_device(device: &str) -> Result<String, String> {
+    match crate::part::parse_device_name(device) {
+        Some(p) => Ok(crate::part::canonical_name(p)),
+        None => Err(format!(
+            "{device}: only disks and partitions are mounted in the appliance so far \
+             (logical volumes come with the appliance's LVM support)"
+        )),
+    }
+}
+
+/// Mount the session's filesystems in the appliance (if they are not already).
+fn mount_in_guest(s: &mut Session, func: &str) -> Result<(), CmdError> {
+    if s.appliance.as_ref().is_some_and(|a| a.mounted) {
+        return Ok(());
+    }
+    s.vfs
+        .commit_all()
+        .map_err(|e| CmdError::api(func, e.to_string()))?;
+    s.flush_drives().map_err(|e| CmdError::api(func, e))?;
+    let mut specs = Vec::new();
+    for m in s.vfs.mounts().to_vec() {
+        let (_, vfstype) = s.device_fs_type(func, &m.device)?;
+        let options = m
+            .options
+            .split(',')
+            .filter(|o| !o.is_empty() && *o != "ro" && *o != "rw")
+            .collect::<Vec<_>>()
+            .join(",");
+        specs.push(MountSpec {
+            device: guest_device(&m.device).map_err(|e| CmdError::api(func, e))?,
+            mountpoint: m.mountpoint.clone(),
+            vfstype,
+            options,
+            read_only: m.read_only,
+        });
+    }
+    let app = s.appliance.as_mut().expect("ensured");
+    for spec in &specs {
+        if let Err(e) = app.call(&Request::Mount(spec.clone())) {
+            let _ = app.call(&Request::UmountAll);
+            return Err(CmdError::api(func, e));
+        }
+    }
+    app.mounted = true;
+    Ok(())
+}
+
+/// Give the filesystems back to rfish after guest commands: the agent syncs, unmounts
+/// and drops its caches; rfish reopens its native filesystems (their caches would be
+/// stale). Does nothing when the appliance has nothing mounted.
+pub fn hand_back(s: &mut Session) -> Result<(), CmdError> {
+    let Some(app) = s.appliance.as_mut() else {
+        return Ok(());
+    };
+    if !app.mounted {
+        return Ok(());
+    }
+    app.mounted = false;
+    let result = app.call(&Request::UmountAll);
+    let reopened = s.reopen_filesystems("command");
+    result.map_err(|e| CmdError::api("command", e))?;
+    reopened
+}
+
+/// Shut the appliance down (at the end of the session, `shutdown`, `reopen`).
+pub fn close(s: &mut Session) -> Result<(), CmdError> {
+    hand_back(s)?;
+    match s.appliance.take() {
+        Some(a) => a.shutdown().map_err(|e| CmdError::api("shutdown", e)),
+        None => Ok(()),
+    }
+}
+
+/// libguestfs's error text for a failed program: its stderr without the last newline.
+fn failure_text(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    text.strip_suffix('\n').unwrap_or(&text).to_string()
+}
+
+/// Run `argv` in the guest root: its standard output, or an error carrying its stderr.
+fn run_in_guest(ctx: &mut Ctx<'_>, func: &str, argv: Vec<Vec<u8>>) -> Result<Vec<u8>, CmdError> {
+    let s = &mut *ctx.session;
+    if s.vfs.mount_at("/").is_none() {
+        return Err(CmdError::api(
+            func,
+            "do_command: you must call 'mount' first to mount the root filesystem",
+        ));
+    }
+    if argv.is_empty() {
+        return Err(CmdError::api(func, "passed an empty list"));
+    }
+    ensure(s, func)?;
+    mount_in_guest(s, func)?;
+    let network = s.network;
+    let app = s.appliance.as_mut().expect("ensured");
+    let int = interrupt();
+    int.cancel.store(false, Ordering::SeqCst);
+    int.idle.store(false, Ordering::SeqCst);
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let result = app.run(argv, network, &int.cancel, |stream, data| {
+        if stream == 1 {
+            out.extend_from_slice(data);
+        } else {
+            err.extend_from_slice(data);
+        }
+    });
+    int.idle.store(true, Ordering::SeqCst);
+    let cancelled = int.cancel.swap(false, Ordering::SeqCst);
+    match result {
+        Ok(0) => Ok(out),
+        Ok(_) if cancelled => Err(CmdError::api(func, "operation cancelled by user")),
+        Ok(_) => Err(CmdError::api(func, failure_text(&err))),
+        Err(e) => {
+            // The appliance is gone: forget it (the next guest command boots a new one),
+            // and reload rfish's view of whatever the guest wrote before dying.
+            if let Some(a) = s.appliance.take() {
+                drop(a);
+            }
+            let _ = s.reopen_filesystems(func);
+            Err(CmdError::api(func, e))
+        }
+    }
+}
+
+/// libguestfs's split_lines: lines ended by newlines; a last line may lack its newline;
+/// nothing after the last newline is no line.
+fn split_lines(out: &[u8]) -> Vec<Vec<u8>> {
+    let mut lines = Vec::new();
+    let mut rest = out;
+    while !rest.is_empty() {
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                lines.push(rest[..i].to_vec());
+                rest = &rest[i + 1..];
+            }
+            None => {
+                lines.push(rest.to_vec());
+                rest = &[];
+            }
+        }
+    }
+    lines
+}
+
+static ARGUMENTS: &[ArgSpec] = &[arg("arguments", ArgKind::StringList)];
+static SH_COMMAND: &[ArgSpec] = &[arg("command", ArgKind::String)];
+
+fn sh_argv(cmd: &[u8]) -> Vec<Vec<u8>> {
+    vec![b"/bin/sh".to_vec(), b"-c".to_vec(), cmd.to_vec()]
+}
+
+/// `command`.
+pub static COMMAND: CommandSpec = declared(
+    "command",
+    ARGUMENTS,
+    RetType::String,
+    "run a command from the guest filesystem",
+    "Run a program from the guest filesystem, chrooted into the mounted guest (/ must be \
+     mounted), with /dev, /dev/pts, /proc and /sys bind-mounted, standard input from \
+     /dev/null, PATH=/sbin:/usr/sbin:/bin:/usr/bin, LC_ALL=C, TERM=dumb and umask 022. \
+     Its standard output is printed; a non-zero exit status is an error carrying its \
+     standard error. The first guest command boots rfish's appliance (a minimal Linux \
+     guest; KVM when it works, else TCG), which then stays up for the session. With \
+     --network (or set-network true) the guest has user-mode networking and a \
+     resolv.conf. Ctrl-C interrupts the program (SIGINT, then SIGKILL).",
+    &["command 'useradd alice'"],
+    |ctx, args| run_in_guest(ctx, "command", args.list(0).to_vec()).map(Value::String),
+);
+
+/// `command-lines`.
+pub static COMMAND_LINES: CommandSpec = declared(
+    "command-lines",
+    ARGUMENTS,
+    RetType::StringList,
+    "run a command, returning lines",
+    "The same as command, but the output is split into lines.",
+    &["command-lines 'ls /etc'"],
+    |ctx, args| {
+        run_in_guest(ctx, "command_lines", args.list(0).to_vec())
+            .map(|o| Value::StringList(split_lines(&o)))
+    },
+);
+
+/// `sh`.
+pub static SH: CommandSpec = declared(
+    "sh",
+    SH_COMMAND,
+    RetType::String,
+    "run a command via the shell",
+    "Run a command line with the guest's /bin/sh -c, in the environment command describes.",
+    &["sh 'systemctl enable sshd && echo done'"],
+    |ctx, args| run_in_guest(ctx, "sh", sh_argv(args.bytes(0))).map(Value::String),
+);
+
+/// `sh-lines`.
+pub static SH_LINES: CommandSpec = declared(
+    "sh-lines",
+    SH_COMMAND,
+    RetType::StringList,
+    "run a command via the shell returning lines",
+    "The same as sh, but the output is split into lines.",
+    &["sh-lines 'ls /etc | head'"],
+    |ctx, args| {
+        run_in_guest(ctx, "sh_lines", sh_argv(args.bytes(0)))
+            .map(|o| Value::StringList(split_lines(&o)))
+    },
+);
+
+/// `shutdown`.
+pub static SHUTDOWN: CommandSpec = declared(
+    "shutdown",
+    &[],
+    RetType::Err,
+    "shutdown the hypervisor",
+    "Unmount the guest filesystems in the appliance and power it off (nothing to do when \
+     it is not running). rfish's own filesystems stay mounted; the next guest command \
+     boots the appliance again.",
+    &["shutdown"],
+    |ctx, _| close(ctx.session).map(|()| Value::Unit),
+);
+
+/// `appliance-launch` (rfish extra).
+pub static APPLIANCE_LAUNCH: CommandSpec = declared(
+    "appliance-launch",
+    &[],
+    RetType::Err,
+    "boot rfish's appliance now",
+    "Boot the appliance now rather than at the first guest command (launch/run do not \
+     boot it: most sessions never need it). Prints nothing; -v shows the boot time and the \
+     console log.",
+    &["appliance-launch"],
+    |ctx, _| ensure(ctx.session, "appliance_launch").map(|()| Value::Unit),
+);
+
+static MEMSIZE: &[ArgSpec] = &[arg("memsize", ArgKind::Int)];
+static SMP: &[ArgSpec] = &[arg("smp", ArgKind::Int)];
+static NETWORK: &[ArgSpec] = &[arg("network", ArgKind::Bool)];
+
+fn set_memsize(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
+    let m = args.int(0);
+    if !(128..=1 << 20).contains(&m) {
+        return Err(CmdError::api(
+            "set_memsize",
+            format!("{m}: the appliance needs between 128 and 1048576 MiB"),
+        ));
+    }
+    ctx.session.memsize = Some(m as u32);
+    Ok(Value::Unit)
+}
+
+/// `set-memsize`.
+pub static SET_MEMSIZE: CommandSpec = declared(
+    "set-memsize",
+    MEMSIZE,
+    RetType::Err,
+    "set memory allocated to the hypervisor",
+    "Set the appliance's memory in megabytes (default 512, or RFISH_MEMSIZE); it applies \
+     from the next appliance boot.",
+    &["set-memsize 1024"],
+    set_memsize,
+);
+
+/// `get-memsize`.
+pub static GET_MEMSIZE: CommandSpec = declared(
+    "get-memsize",
+    &[],
+    RetType::Int,
+    "get memory allocated to the hypervisor",
+    "The appliance's memory in megabytes.",
+    &["get-memsize"],
+    |ctx, _| {
+        Ok(Value::Int(i64::from(
+            ctx.session.memsize.unwrap_or_else(launch::default_memsize),
+        )))
+    },
+);
+
+/// `set-smp`.
+pub static SET_SMP: CommandSpec = declared(
+    "set-smp",
+    SMP,
+    RetType::Err,
+    "set number of virtual CPUs in appliance",
+    "Set the appliance's virtual CPUs (default 1); it applies from the next appliance boot.",
+    &["set-smp 2"],
+    |ctx, args| {
+        let n = args.int(0);
+        if !(1..=255).contains(&n) {
+            return Err(CmdError::api("set_smp", format!("{n}: between 1 and 255")));
+        }
+        ctx.session.smp = n as u32;
+        Ok(Value::Unit)
+    },
+);
+
+/// `get-smp`.
+pub static GET_SMP: CommandSpec = declared(
+    "get-smp",
+    &[],
+    RetType::Int,
+    "get number of virtual CPUs in appliance",
+    "The appliance's virtual CPUs.",
+    &["get-smp"],
+    |ctx, _| Ok(Value::Int(i64::from(ctx.session.smp.max(1)))),
+);
+
+/// `set-network`.
+pub static SET_NETWORK: CommandSpec = declared(
+    "set-network",
+    NETWORK,
+    RetType::Err,
+    "set enable network flag",
+    "Give guest commands user-mode networking (as --network does). Turning it on after \
+     the appliance booted reboots the appliance at the next guest command.",
+    &["set-network true"],
+    |ctx, args| {
+        ctx.session.network = args.bool(0);
+        Ok(Value::Unit)
+    },
+);
+
+/// `get-network`.
+pub static GET_NETWORK: CommandSpec = declared(
+    "get-network",
+    &[],
+    RetType::Bool,
+    "get enable network flag",
+    "Whether guest commands get networking.",
+    &["get-network"],
+    |ctx, _| Ok(Value::Bool(ctx.session.network)),
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_splits_like_libguestfs() {
+        assert_eq!(split_lines(b""), Vec::<Vec<u8>>::new());
+        assert_eq!(split_lines(b"\n"), vec![Vec::<u8>::new()]);
+        assert_eq!(
+            split_lines(b"a\n\nb\n"),
+            vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]
+        );
+        assert_eq!(split_lines(b"a\nb"), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(failure_text(b"first\nsecond\n"), "first\nsecond");
+        assert_eq!(failure_text(b""), "");
+    }
+}
