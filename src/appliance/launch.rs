@@ -278,10 +278,14 @@ impl Appliance {
                         e.push_str(&format!("\nconsole:\n{console}"));
                     }
                     if n + 1 < accels.len() {
+                        let reason = qemu_err
+                            .lines()
+                            .find(|l| !l.is_empty())
+                            .unwrap_or(&what)
+                            .to_string();
                         eprintln!(
-                            "rfish: KVM does not work on this machine ({}); using TCG, which \
-                             is slower (set RFISH_ACCEL=tcg to skip the attempt)",
-                            what.lines().next().unwrap_or("")
+                            "rfish: KVM does not work on this machine ({reason}); using TCG, \
+                             which is slower (set RFISH_ACCEL=tcg to skip the attempt)"
                         );
                     }
                     last_error = e;
@@ -542,7 +546,16 @@ impl Channel {
                     .map_err(|e| Failure::Dead(e.to_string()))?;
             }
             match self.conn.read(&mut buf) {
-                Ok(0) => return Err(Failure::Dead("end of file".into())),
+                Ok(0) => {
+                    // Usually QEMU is exiting: give it a moment, to say how it ended.
+                    for _ in 0..100 {
+                        if let Ok(Some(s)) = child.try_wait() {
+                            return Err(Failure::Dead(format!("QEMU exited ({s})")));
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    return Err(Failure::Dead("the control channel closed".into()));
+                }
                 Ok(n) => self.pending.extend_from_slice(&buf[..n]),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     if let Ok(Some(s)) = child.try_wait() {

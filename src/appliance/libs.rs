@@ -38,6 +38,12 @@ fn u64le(d: &[u8], at: usize) -> Option<u64> {
     ))
 }
 
+/// Entry `i` of a table of `size`-byte entries at `base`, bounds-checked.
+fn entry(data: &[u8], base: usize, i: usize, size: usize) -> Option<&[u8]> {
+    let at = base.checked_add(i.checked_mul(size)?)?;
+    data.get(at..at.checked_add(size)?)
+}
+
 fn c_string(d: &[u8], at: usize) -> Option<String> {
     let rest = d.get(at..)?;
     let end = rest.iter().position(|&b| b == 0)?;
@@ -59,11 +65,11 @@ pub fn needs(data: &[u8]) -> Option<Needs> {
     let mut dynamic = None;
     let mut out = Needs::default();
     for i in 0..phnum.min(512) as usize {
-        let at = phoff.checked_add(i.checked_mul(phentsize)?)?;
-        let kind = u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?);
-        let offset = u64le(data, at + 8)?;
-        let vaddr = u64le(data, at + 16)?;
-        let filesz = u64le(data, at + 32)?;
+        let ph = entry(data, phoff, i, phentsize)?;
+        let kind = u32::from_le_bytes(ph[..4].try_into().ok()?);
+        let offset = u64le(ph, 8)?;
+        let vaddr = u64le(ph, 16)?;
+        let filesz = u64le(ph, 32)?;
         match kind {
             1 => loads.push((vaddr, offset, filesz)),
             2 => dynamic = Some((offset, filesz)),
@@ -78,8 +84,8 @@ pub fn needs(data: &[u8]) -> Option<Needs> {
     let mut needed = Vec::new();
     let dyn_off = usize::try_from(dyn_off).ok()?;
     for i in 0..(dyn_len / 16).min(4096) as usize {
-        let at = dyn_off.checked_add(i * 16)?;
-        let (tag, val) = (u64le(data, at)?, u64le(data, at + 8)?);
+        let d = entry(data, dyn_off, i, 16)?;
+        let (tag, val) = (u64le(d, 0)?, u64le(d, 8)?);
         match tag {
             0 => break,
             1 => needed.push(val),
@@ -116,9 +122,9 @@ pub fn loadable_prefix(data: &[u8]) -> Option<Vec<u8>> {
     }
     let mut end = phoff.checked_add(phnum.checked_mul(phentsize)?)?;
     for i in 0..phnum {
-        let at = phoff + i * phentsize;
-        let offset = usize::try_from(u64le(data, at + 8)?).ok()?;
-        let filesz = usize::try_from(u64le(data, at + 32)?).ok()?;
+        let ph = entry(data, phoff, i, phentsize)?;
+        let offset = usize::try_from(u64le(ph, 8)?).ok()?;
+        let filesz = usize::try_from(u64le(ph, 32)?).ok()?;
         end = end.max(offset.checked_add(filesz)?);
     }
     let mut out = data.get(..end)?.to_vec();

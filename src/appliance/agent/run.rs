@@ -39,7 +39,12 @@ pub fn exec_in_root(args: &[OsString]) -> i32 {
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let err = Command::new(prog).args(rest).exec();
-    eprintln!("{}: {err}", prog.to_string_lossy());
+    // strerror's text, as libguestfs prints it ("No such file or directory").
+    let text = err.raw_os_error().map_or_else(
+        || err.to_string(),
+        |n| nix::errno::Errno::from_raw(n).desc().to_string(),
+    );
+    eprintln!("{}: {text}", prog.to_string_lossy());
     if err.kind() == std::io::ErrorKind::NotFound {
         127
     } else {

@@ -1,0 +1,426 @@
+//! Guest commands through rfish's appliance (QEMU; TCG on machines without a working KVM,
+//! so each test boots its appliance once and runs a whole session in it). The oracles:
+//! guestfish's own output for the same commands (testdata/guestfish/appliance.*), the
+//! guest's programs themselves (useradd, systemctl), and from outside rfish debugfs,
+//! `e2fsck -fn` and `qemu-img check` on the image afterwards.
+//!
+//! Skipped when this machine has no QEMU or no readable kernel, unless
+//! RFISH_REQUIRE_PEERS=1 (CI), where that is a failure.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn debian_image(dir: &Path) -> PathBuf {
+    let fixtures = common::fixtures("debian-guest.sh");
+    let img = dir.join("debian.qcow2");
+    std::fs::copy(fixtures.join("debian.qcow2"), &img).expect("copy fixture");
+    img
+}
+
+/// Whether this machine can boot the appliance (else the reason).
+fn appliance_possible() -> bool {
+    let qemu = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let kernel = rfish::appliance::build::find_kernel().is_ok();
+    if qemu && kernel {
+        return true;
+    }
+    let why = format!("no appliance possible here (qemu: {qemu}, kernel: {kernel})");
+    assert!(std::env::var_os("RFISH_REQUIRE_PEERS").is_none(), "{why}");
+    eprintln!("{why}: skipped");
+    false
+}
+
+/// A partition of a qcow2 image as a raw file (for debugfs and e2fsck).
+fn partition_raw(img: &Path, dir: &Path, part: usize) -> PathBuf {
+    let raw = dir.join("disk.raw");
+    common::run_tool(
+        Command::new("qemu-img")
+            .args(["convert", "-O", "raw"])
+            .arg(img)
+            .arg(&raw),
+    );
+    let dump = common::run_tool(Command::new("sfdisk").arg("--json").arg(&raw));
+    let text = String::from_utf8_lossy(&dump.stdout);
+    // "start": N, "size": M of partition `part` (1-based), in sfdisk's JSON order.
+    let nums = |key: &str| -> Vec<u64> {
+        text.match_indices(key)
+            .map(|(i, _)| {
+                text[i + key.len()..]
+                    .trim_start_matches([':', ' '])
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .expect("number")
+            })
+            .collect()
+    };
+    let (start, size) = (nums("\"start\"")[part - 1], nums("\"size\"")[part - 1]);
+    let out = dir.join(format!("part{part}.raw"));
+    common::run_tool(
+        Command::new("dd")
+            .arg(format!("if={}", raw.display()))
+            .arg(format!("of={}", out.display()))
+            .args(["bs=512", "status=none", "conv=sparse"])
+            .arg(format!("skip={start}"))
+            .arg(format!("count={size}")),
+    );
+    std::fs::remove_file(&raw).expect("rm raw");
+    out
+}
+
+fn debugfs(fs: &Path, request: &str) -> String {
+    let out = common::run_tool(Command::new("debugfs").args(["-R", request]).arg(fs));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn guest_commands_print_what_guestfish_printed() {
+    if !appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    debian_image(tmp.path());
+    // The record (testdata/guestfish/appliance.*) was made by guestfish 1.48 on the
+    // Debian fixture; its default memory size is 1280 MiB, rfish's 512.
+    let script = common::record_script_rw("appliance", "debian.qcow2");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfish"));
+    cmd.env("RFISH_MEMSIZE", "1280");
+    let (out, err, status) = {
+        let mut child = cmd
+            .current_dir(tmp.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("rfish");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("script");
+        let o = child.wait_with_output().expect("wait");
+        (
+            o.stdout,
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            o.status.code(),
+        )
+    };
+    let (want_out, want_err) = common::record("appliance");
+    // A broken KVM (this kind of machine) adds its one-line fallback notice.
+    let err: String = err
+        .lines()
+        .filter(|l| !l.starts_with("rfish: KVM does not work"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(err, common::guestfish_errors_as_rfish(&want_err));
+    assert_eq!(status, Some(0), "{err}");
+    common::assert_same_output(
+        &String::from_utf8_lossy(&out),
+        &String::from_utf8_lossy(&want_out),
+    );
+}
+
+#[test]
+fn the_customisation_session_leaves_a_consistent_guest() {
+    if !appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = debian_image(tmp.path());
+    // nginx is not in the minimal Debian fixture: its unit file is written natively,
+    // then enabled by the guest's own systemctl.
+    let script = "\
+mount /dev/sda2 /
+mount /dev/sda1 /boot
+mkdir-p /var/www/html
+write /lib/systemd/system/nginx.service \"[Unit]\\nDescription=nginx\\n[Service]\\nExecStart=/usr/sbin/nginx\\n[Install]\\nWantedBy=multi-user.target\\n\"
+command 'useradd -m -s /bin/bash lixiaohui'
+write /var/www/html/index.html 'hello'
+command 'systemctl enable nginx'
+sh 'test -f /boot/vmlinuz-6.1.0-test && echo boot-mounted'
+grep lixiaohui /etc/passwd
+is-dir /home/lixiaohui
+readlink /etc/systemd/system/multi-user.target.wants/nginx.service
+cat /var/www/html/index.html
+";
+    let (out, err, status) = common::rfish_raw(tmp.path(), &["-a", "debian.qcow2"], script);
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(status, 0, "{err}");
+    assert!(out.contains("boot-mounted"), "{out}");
+    assert!(
+        out.contains("lixiaohui:x:1000:1000::/home/lixiaohui:/bin/bash"),
+        "{out}"
+    );
+    assert!(out.contains("true\n"), "{out}");
+    assert!(
+        out.contains("/lib/systemd/system/nginx.service\n")
+            || out.contains("/usr/lib/systemd/system/nginx.service\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("hello\n"), "{out}");
+    // From outside rfish.
+    let check = common::run_tool(Command::new("qemu-img").arg("check").arg(&img));
+    assert!(check.status.success());
+    let root = partition_raw(&img, tmp.path(), 2);
+    common::assert_fsck_clean(&root);
+    assert!(debugfs(&root, "cat /etc/passwd").contains("lixiaohui:x:1000"));
+    assert!(debugfs(&root, "cat /etc/shadow").contains("lixiaohui:"));
+    assert_eq!(debugfs(&root, "cat /var/www/html/index.html"), "hello");
+    let stat = debugfs(&root, "stat /home/lixiaohui");
+    assert!(
+        stat.contains("User:  1000") && stat.contains("Type: directory"),
+        "{stat}"
+    );
+    let link = debugfs(
+        &root,
+        "stat /etc/systemd/system/multi-user.target.wants/nginx.service",
+    );
+    assert!(
+        link.contains("Type: symlink") && link.contains("/nginx.service"),
+        "{link}"
+    );
+    let boot = partition_raw(&img, tmp.path(), 1);
+    common::assert_fsck_clean(&boot);
+}
+
+#[test]
+fn native_and_guest_writes_see_each_other() {
+    if !appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = debian_image(tmp.path());
+    let mut script = String::from("mount /dev/sda2 /\n");
+    for round in 0..4 {
+        // Native write → the guest reads it and appends → native reads both; a native
+        // rewrite (new size, new blocks) → the guest sees its size; a native delete of
+        // the guest's directory → the guest sees it gone.
+        let size = 1000 + 70_000 * round;
+        script.push_str(&format!(
+            "write /round \"native {round}\\n\"\n\
+             sh 'cat /round; echo guest {round} >> /round; mkdir -p /gdir{round}'\n\
+             cat /round\n\
+             is-dir /gdir{round}\n\
+             fill 97 {size} /round\n\
+             sh 'wc -c < /round; tr -d a < /round | wc -c'\n\
+             rm-rf /gdir{round}\n\
+             sh 'test -e /gdir{round} && echo stale || echo gone'\n"
+        ));
+    }
+    let (out, err, status) = common::rfish_raw(tmp.path(), &["-a", "debian.qcow2"], &script);
+    assert_eq!(status, 0, "{err}");
+    let mut want = String::new();
+    for round in 0..4 {
+        let size = 1000 + 70_000 * round;
+        want.push_str(&format!(
+            "native {round}\n\nnative {round}\nguest {round}\n\ntrue\n{size}\n0\n\ngone\n\n"
+        ));
+    }
+    common::assert_same_output(&String::from_utf8_lossy(&out), &want);
+    let check = common::run_tool(Command::new("qemu-img").arg("check").arg(&img));
+    assert!(check.status.success());
+    common::assert_fsck_clean(&partition_raw(&img, tmp.path(), 2));
+}
+
+/// Read rfish's stderr until a line containing `marker` (or time out).
+fn wait_for_line(lines: &mut impl Iterator<Item = String>, marker: &str, seen: &mut String) {
+    for line in lines.by_ref() {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(marker) {
+            return;
+        }
+    }
+    panic!("no {marker:?} in:\n{seen}");
+}
+
+#[test]
+fn hung_commands_are_cancelled_and_a_dead_appliance_is_reported() {
+    if !appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = debian_image(tmp.path());
+    // Each sleeper first says so on stderr through a failing marker command, so the test
+    // knows when the guest program runs.
+    let script = "\
+mount /dev/sda2 /
+command true
+echo started-1 | sh -c 'cat >&2'
+-sh 'touch /before-cancel; sleep 600'
+sh 'echo alive after cancel'
+echo started-2 | sh -c 'cat >&2'
+-sh 'sleep 600'
+cat /etc/hostname
+write /after-death 'native still works'
+cat /after-death
+";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rfish"))
+        .args(["-a", "debian.qcow2"])
+        .current_dir(tmp.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rfish");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("script");
+    let pid = child.id();
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    let mut seen = String::new();
+    let start = Instant::now();
+    wait_for_line(&mut lines, "started-1", &mut seen);
+    std::thread::sleep(Duration::from_secs(3));
+    // Ctrl-C as the terminal sends it (to rfish; QEMU has its own process group).
+    common::run_tool(Command::new("kill").args(["-INT", &pid.to_string()]));
+    wait_for_line(&mut lines, "started-2", &mut seen);
+    std::thread::sleep(Duration::from_secs(3));
+    let qemu = common::run_tool(Command::new("pgrep").args(["-P", &pid.to_string()]));
+    let qemu_pid = String::from_utf8_lossy(&qemu.stdout).trim().to_string();
+    assert!(!qemu_pid.is_empty(), "no QEMU child");
+    common::run_tool(Command::new("kill").args(["-KILL", &qemu_pid]));
+    for line in lines {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(start.elapsed() < Duration::from_secs(300));
+    assert!(
+        seen.contains("rfish: error: sh: operation cancelled by user"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("rfish: error: sh: the appliance died unexpectedly: QEMU exited"),
+        "{seen}"
+    );
+    assert_eq!(
+        stdout,
+        // `command true` prints its empty output and a newline, as guestfish does.
+        "\nalive after cancel\n\ndebian-fixture\n\nnative still works\n",
+        "{seen}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{seen}");
+    let check = common::run_tool(Command::new("qemu-img").arg("check").arg(&img));
+    assert!(check.status.success());
+    let root = partition_raw(&img, tmp.path(), 2);
+    common::assert_fsck_clean(&root);
+    // The cancelled command ran (its first half reached the disk before the hand-back).
+    assert!(debugfs(&root, "stat /before-cancel").contains("Type: regular"));
+}
+
+#[test]
+fn missing_pieces_are_explained_with_the_fix() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let raw = tmp.path().join("disk.img");
+    common::run_tool(
+        Command::new("sh")
+            .arg("-c")
+            .arg("truncate -s 8M disk.img && mkfs.ext4 -q disk.img")
+            .current_dir(tmp.path()),
+    );
+    let run = |envs: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfish"));
+        cmd.args(["-a"])
+            .arg(&raw)
+            .args(["-m", "/dev/sda", "command", "true"]);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("rfish");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (status, err) = run(&[("RFISH_QEMU", "/nonexistent/qemu")]);
+    assert_eq!(status, Some(1));
+    assert_eq!(
+        err,
+        "rfish: error: command: RFISH_QEMU=/nonexistent/qemu: no such file\n"
+    );
+    let (status, err) = run(&[("PATH", "/nonexistent")]);
+    assert_eq!(status, Some(1));
+    assert!(
+        err.contains("qemu-system-x86_64 was not found: install QEMU (apt install qemu-system-x86"),
+        "{err}"
+    );
+    let (status, err) = run(&[("RFISH_KERNEL", "/nonexistent/vmlinuz")]);
+    assert_eq!(status, Some(1));
+    assert!(
+        err.contains("RFISH_KERNEL=/nonexistent/vmlinuz: cannot be read"),
+        "{err}"
+    );
+    let (status, err) = run(&[("RFISH_ACCEL", "fast")]);
+    assert_eq!(status, Some(1));
+    assert!(
+        err.contains("RFISH_ACCEL: unknown accelerator 'fast'"),
+        "{err}"
+    );
+    // No root mounted: guestfish's daemon message, without booting anything.
+    let out = Command::new(env!("CARGO_BIN_EXE_rfish"))
+        .arg("-a")
+        .arg(&raw)
+        .args(["command", "true"])
+        .output()
+        .expect("rfish");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "rfish: error: command: do_command: you must call 'mount' first to mount the root filesystem\n"
+    );
+}
+
+#[test]
+fn a_broken_kvm_is_reported_or_falls_back() {
+    if !appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let raw = tmp.path().join("disk.img");
+    common::run_tool(
+        Command::new("sh")
+            .arg("-c")
+            .arg("truncate -s 8M disk.img && mkfs.ext4 -q disk.img")
+            .current_dir(tmp.path()),
+    );
+    let kvm_works = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
+    let out = Command::new(env!("CARGO_BIN_EXE_rfish"))
+        .env("RFISH_ACCEL", "kvm")
+        .env("RFISH_KVM_TIMEOUT", "30")
+        .arg("-a")
+        .arg(&raw)
+        .args(["-m", "/dev/sda", "appliance-launch"])
+        .output()
+        .expect("rfish");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        // A machine whose KVM works.
+        assert!(kvm_works);
+    } else {
+        // This kind of machine: QEMU aborts with -cpu host, or the guest hangs.
+        assert!(
+            err.starts_with(
+                "rfish: error: appliance_launch: the appliance did not start with kvm: "
+            ),
+            "{err}"
+        );
+    }
+}
