@@ -86,6 +86,15 @@ pub struct Options {
     #[arg(long)]
     pub network: bool,
 
+    /// rfish extra: the appliance's accelerator (auto: KVM when it works, else TCG).
+    #[arg(long = "accel", value_name = "auto|kvm|tcg")]
+    pub accel: Option<String>,
+
+    /// rfish extra: boot the appliance with the drives and a shell on the serial console
+    /// (/sysroot holds nothing mounted), for diagnosing guests.
+    #[arg(long = "appliance-shell")]
+    pub appliance_shell: bool,
+
     /// A failing `| host-cmd` makes the command fail.
     #[arg(long = "pipe-error")]
     pub pipe_error: bool,
@@ -245,7 +254,20 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
     let interactive = options.file.is_none() && io::stdin().is_terminal();
     let colour = crate::colour::decide(io::stderr().is_terminal());
 
+    let accel = match options
+        .accel
+        .as_deref()
+        .map(crate::appliance::launch::Accel::parse)
+    {
+        None => None,
+        Some(Ok(a)) => Some(a),
+        Some(Err(e)) => {
+            eprintln!("rfish: --accel: {e}");
+            return 1;
+        }
+    };
     let mut session = Session {
+        accel,
         read_only: options.ro,
         trace: options.trace,
         verbose: options.verbose,
@@ -304,6 +326,14 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
         }
     }
 
+    if options.appliance_shell {
+        let mut code = crate::commands::guest::shell_loop(&mut session);
+        if let Err(e) = crate::commands::guest::close(&mut session) {
+            crate::commands::report(&session, &e);
+            code = 1;
+        }
+        return code;
+    }
     let mut shell = Shell::new(session, interactive);
     shell.banner_extra = banner;
     let relabel = options.selinux_relabel;
@@ -583,6 +613,14 @@ pub fn usage_text() -> String {
         ),
         ("-N|--new type", "Create prepared disk (test1.img, ...)"),
         ("--network", "Enable network for 'command' and 'sh'"),
+        (
+            "--accel auto|kvm|tcg",
+            "Appliance accelerator (default auto)",
+        ),
+        (
+            "--appliance-shell",
+            "Boot the appliance and run a shell in it (diagnosis)",
+        ),
         ("--pipe-error", "Fail a command whose '| host-cmd' fails"),
         (
             "--progress-bars",

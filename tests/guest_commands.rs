@@ -424,3 +424,49 @@ fn a_broken_kvm_is_reported_or_falls_back() {
         );
     }
 }
+
+#[test]
+fn network_and_the_appliance_shell() {
+    if !appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = debian_image(tmp.path());
+    let before = common::rfish_raw(
+        tmp.path(),
+        &["-a", "debian.qcow2", "-m", "/dev/sda2"],
+        "cat /etc/resolv.conf\n",
+    );
+    // With --network the guest has QEMU's user-mode network: an address, a default route
+    // through 10.0.2.2 and the appliance's resolv.conf in place of its own.
+    let (out, err, status) = common::rfish_raw(
+        tmp.path(),
+        &[
+            "--network",
+            "--appliance-shell",
+            "-a",
+            "debian.qcow2",
+            "-m",
+            "/dev/sda2",
+        ],
+        "cat /etc/resolv.conf\n\
+         awk '$2 == \"00000000\" { print $1, $3 }' /proc/net/route\n\
+         exit 3\n\
+         echo still here >&2\n",
+    );
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "nameserver 10.0.2.3\neth0 0202000A\n"
+    );
+    assert!(err.contains("[exit status 3]\nstill here\n"), "{err}");
+    // The guest's own resolv.conf is back.
+    let after = common::rfish_raw(
+        tmp.path(),
+        &["-a", "debian.qcow2", "-m", "/dev/sda2"],
+        "cat /etc/resolv.conf\n",
+    );
+    assert_eq!(before.2, 0, "{}", before.1);
+    assert_eq!(after.0, before.0);
+    common::assert_fsck_clean(&partition_raw(&img, tmp.path(), 2));
+}

@@ -97,6 +97,13 @@ fn every_registry_example_runs() {
     let mut count = 0;
     for spec in registry() {
         assert!(!spec.examples.is_empty(), "{} has no example", spec.name);
+        // Guest programs run in the appliance, on a real guest: tests/guest_commands.rs
+        // runs them on the Debian fixture (the example disk has no programs).
+        if rfish::commands::guest::GUEST_COMMANDS.contains(&spec.name)
+            || spec.name == "appliance-launch"
+        {
+            continue;
+        }
         for example in spec.examples {
             let dir = example_dir();
             let mut cmd = rfish();
@@ -128,7 +135,7 @@ fn every_registry_example_runs() {
             count += 1;
         }
     }
-    assert!(count >= registry().len());
+    assert!(count >= registry().len() - rfish::commands::guest::GUEST_COMMANDS.len() - 1);
 }
 
 #[test]

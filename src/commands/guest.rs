@@ -221,6 +221,72 @@ fn run_in_guest(ctx: &mut Ctx<'_>, func: &str, argv: Vec<Vec<u8>>) -> Result<Vec
     }
 }
 
+/// `rfish --appliance-shell`: read command lines from standard input and run each with
+/// the guest's /bin/sh in the appliance (the filesystems mounted with -m/-i), output
+/// shown as it is produced; an exit status other than 0 is printed. Returns rfish's exit
+/// status.
+pub fn shell_loop(s: &mut Session) -> i32 {
+    use std::io::{BufRead, IsTerminal, Write};
+    if s.vfs.mount_at("/").is_none() {
+        eprintln!("rfish: --appliance-shell needs the guest mounted: add -i or -m DEVICE");
+        return 1;
+    }
+    if let Err(e) = ensure(s, "appliance_shell").and_then(|()| mount_in_guest(s, "appliance_shell"))
+    {
+        super::report(s, &e);
+        return 1;
+    }
+    let interactive = std::io::stdin().is_terminal();
+    let app = s.appliance.as_mut().expect("ensured");
+    if interactive {
+        eprintln!(
+            "rfish appliance: kernel {} ({}); the guest is mounted on /. Ctrl-D ends.",
+            app.kernel, app.accel
+        );
+    }
+    let int = interrupt();
+    let mut stdin = std::io::stdin().lock();
+    loop {
+        if interactive {
+            eprint!("appliance# ");
+        }
+        let mut line = String::new();
+        match stdin.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let line = line.trim_end_matches('\n');
+        if line.trim().is_empty() {
+            continue;
+        }
+        int.cancel.store(false, Ordering::SeqCst);
+        int.idle.store(false, Ordering::SeqCst);
+        let r = app.run(
+            sh_argv(line.as_bytes()),
+            s.network,
+            &int.cancel,
+            |stream, data| {
+                if stream == 1 {
+                    let _ = std::io::stdout().write_all(data);
+                    let _ = std::io::stdout().flush();
+                } else {
+                    let _ = std::io::stderr().write_all(data);
+                }
+            },
+        );
+        int.idle.store(true, Ordering::SeqCst);
+        match r {
+            Ok(0) => {}
+            Ok(code) => eprintln!("[exit status {code}]"),
+            Err(e) => {
+                eprintln!("rfish: {e}");
+                return 1;
+            }
+        }
+    }
+    0
+}
+
 /// libguestfs's split_lines: lines ended by newlines; a last line may lack its newline;
 /// nothing after the last newline is no line.
 fn split_lines(out: &[u8]) -> Vec<Vec<u8>> {
