@@ -158,3 +158,61 @@ fn read_only_exports_refuse_writes_and_garbage_does_not_stop_the_server() {
     );
     assert!(read.contains("read 1048576/1048576"), "{read}");
 }
+
+#[test]
+fn libnbd_clients_agree_nbdinfo_and_nbdcopy() {
+    let have = |t: &str| Command::new(t).arg("--version").output().is_ok();
+    if !have("nbdinfo") || !have("nbdcopy") {
+        assert!(
+            std::env::var_os("RFISH_REQUIRE_PEERS").is_none(),
+            "nbdinfo/nbdcopy (libnbd-bin) missing"
+        );
+        eprintln!("no libnbd-bin here: skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let raw = tmp.path().join("src.raw");
+    common::qemu::islands_raw(&raw, 24 << 20, 7);
+    common::run_tool(
+        Command::new("qemu-img")
+            .args(["convert", "-O", "qcow2", "-c"])
+            .arg(&raw)
+            .arg(tmp.path().join("src.qcow2")),
+    );
+    let export = Export::start(tmp.path(), &["-a", "src.qcow2"]);
+    let info = common::run_tool(Command::new("nbdinfo").args(["--json", &export.uri]));
+    let json = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        json.contains(&format!("\"export-size\": {}", 24 << 20)),
+        "{json}"
+    );
+    for flag in ["can_flush", "can_trim", "can_zero"] {
+        assert!(
+            json.contains(&format!("\"{flag}\": true")),
+            "{flag}: {json}"
+        );
+    }
+    // A whole-image copy through libnbd equals the source bytes.
+    let copy = tmp.path().join("copy.raw");
+    common::run_tool(Command::new("nbdcopy").arg(&export.uri).arg(&copy));
+    assert_eq!(
+        std::fs::read(&copy).expect("copy"),
+        std::fs::read(&raw).expect("src")
+    );
+    // And back: writes (and zeroes) through nbdcopy land in the qcow2 intact.
+    let other = tmp.path().join("other.raw");
+    common::qemu::islands_raw(&other, 24 << 20, 99);
+    common::run_tool(Command::new("nbdcopy").arg(&other).arg(&export.uri));
+    drop(export);
+    common::run_tool(
+        Command::new("qemu-img")
+            .arg("check")
+            .arg(tmp.path().join("src.qcow2")),
+    );
+    common::run_tool(
+        Command::new("qemu-img")
+            .args(["compare", "-f", "qcow2", "-F", "raw"])
+            .arg(tmp.path().join("src.qcow2"))
+            .arg(&other),
+    );
+}
