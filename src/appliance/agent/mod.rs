@@ -77,7 +77,10 @@ fn serve() -> Result<(), String> {
         };
         match req {
             Request::Mount(m) => send(&port, &answer(boot::mount(&mut modules, &m))),
-            Request::UmountAll => send(&port, &answer(boot::umount_all())),
+            Request::UmountAll => {
+                runner.unbind();
+                send(&port, &answer(boot::umount_all()));
+            }
             Request::Run { argv, network } => {
                 if network && let Err(e) = boot::network_up(&mut modules) {
                     send(&port, &Reply::Error(e));
@@ -90,6 +93,7 @@ fn serve() -> Result<(), String> {
             Request::Cancel => runner.cancel(),
             Request::Shutdown => {
                 runner.cancel();
+                runner.unbind();
                 let r = boot::umount_all();
                 send(&port, &answer(r));
                 return Ok(());

@@ -52,10 +52,14 @@ pub fn exec_in_root(args: &[OsString]) -> i32 {
     }
 }
 
-/// The program running now, if any (its PID is its process group).
+/// The program running now, if any (its PID is its process group), and the system
+/// directories bind-mounted into the guest root (kept until the guest filesystems are
+/// unmounted: binding and unbinding four mounts per command costs more than the command
+/// under TCG).
 #[derive(Default)]
 pub struct Runner {
     running: Arc<Mutex<Option<u32>>>,
+    binds: Mutex<Vec<String>>,
 }
 
 /// Bind-mount the appliance's /dev, /dev/pts, /proc and /sys into the guest root; the
@@ -145,18 +149,13 @@ impl Runner {
         if running.is_some() {
             return Err("a command is already running".into());
         }
-        let binds = bind_system_dirs();
-        let resolv = if network {
-            match resolv_in() {
-                Ok(had) => Some(had),
-                Err(e) => {
-                    unbind(&binds);
-                    return Err(e);
-                }
+        {
+            let mut binds = self.binds.lock().map_err(|_| "bind state poisoned")?;
+            if binds.is_empty() {
+                *binds = bind_system_dirs();
             }
-        } else {
-            None
-        };
+        }
+        let resolv = if network { Some(resolv_in()?) } else { None };
         let exe = std::env::current_exe().unwrap_or_else(|_| "/init".into());
         let spawned = Command::new(exe)
             .arg(EXEC_FLAG)
@@ -177,7 +176,6 @@ impl Runner {
                 if let Some(had) = resolv {
                     resolv_out(had);
                 }
-                unbind(&binds);
                 return Err(format!("starting the command: {e}"));
             }
         };
@@ -197,13 +195,20 @@ impl Runner {
             if let Some(had) = resolv {
                 resolv_out(had);
             }
-            unbind(&binds);
             if let Ok(mut r) = state.lock() {
                 *r = None;
             }
             send(&port, &Reply::Exited(code));
         });
         Ok(())
+    }
+
+    /// Unmount the bind mounts (before the guest filesystems are unmounted).
+    pub fn unbind(&self) {
+        if let Ok(mut binds) = self.binds.lock() {
+            unbind(&binds);
+            binds.clear();
+        }
     }
 
     /// Interrupt the running program's process group; kill it if it is still there after
