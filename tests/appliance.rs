@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use rfish::appliance::cpio::Cpio;
-use rfish::appliance::modules::{ModuleIndex, WANTED, module_name};
+use rfish::appliance::modules::{ModuleIndex, module_name, wanted};
 
 #[test]
 fn gnu_cpio_reads_the_initramfs_rfish_writes() {
@@ -67,7 +67,7 @@ fn appliance_modules_load_after_their_dependencies_as_modinfo_says() {
     let dep = std::fs::read_to_string(dir.join("modules.dep")).expect("modules.dep");
     let builtin = std::fs::read_to_string(dir.join("modules.builtin")).unwrap_or_default();
     let idx = ModuleIndex::parse(&dep, &builtin);
-    let (order, missing) = idx.resolve(WANTED);
+    let (order, missing) = idx.resolve(&wanted());
     assert!(!order.is_empty());
     eprintln!(
         "{} modules to load; not available: {missing:?}",

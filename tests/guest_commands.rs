@@ -76,6 +76,34 @@ fn partition_raw(img: &Path, dir: &Path, part: usize) -> PathBuf {
     out
 }
 
+/// Start rfish in `dir` with `args` and `envs`, `script` fed to its standard input from
+/// another thread; stdout and stderr are pipes.
+fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)], script: &str) -> std::process::Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rfish"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rfish");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = script.as_bytes().to_vec();
+    std::thread::spawn(move || stdin.write_all(&input));
+    child
+}
+
+/// `qemu-img check` finds nothing on `img` and `e2fsck -fn` nothing on its root
+/// filesystem (partition 2), which is returned as a raw file.
+fn assert_consistent(img: &Path, dir: &Path) -> PathBuf {
+    let check = common::run_tool(Command::new("qemu-img").arg("check").arg(img));
+    assert!(check.status.success());
+    let root = partition_raw(img, dir, 2);
+    common::assert_fsck_clean(&root);
+    root
+}
+
 fn debugfs(fs: &Path, request: &str) -> String {
     let out = common::run_tool(Command::new("debugfs").args(["-R", request]).arg(fs));
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -91,29 +119,14 @@ fn guest_commands_print_what_guestfish_printed() {
     // The record (testdata/guestfish/appliance.*) was made by guestfish 1.48 on the
     // Debian fixture; its default memory size is 1280 MiB, rfish's 512.
     let script = common::record_script_rw("appliance", "debian.qcow2");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfish"));
-    cmd.env("RFISH_MEMSIZE", "1280");
-    let (out, err, status) = {
-        let mut child = cmd
-            .current_dir(tmp.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("rfish");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("script");
-        let o = child.wait_with_output().expect("wait");
-        (
-            o.stdout,
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-            o.status.code(),
-        )
-    };
+    let o = start(tmp.path(), &[], &[("RFISH_MEMSIZE", "1280")], &script)
+        .wait_with_output()
+        .expect("wait");
+    let (out, err, status) = (
+        o.stdout,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        o.status.code(),
+    );
     let (want_out, want_err) = common::record("appliance");
     // A broken KVM (this kind of machine) adds its one-line fallback notice.
     let err: String = err
@@ -168,10 +181,7 @@ cat /var/www/html/index.html
     );
     assert!(out.ends_with("hello\n"), "{out}");
     // From outside rfish.
-    let check = common::run_tool(Command::new("qemu-img").arg("check").arg(&img));
-    assert!(check.status.success());
-    let root = partition_raw(&img, tmp.path(), 2);
-    common::assert_fsck_clean(&root);
+    let root = assert_consistent(&img, tmp.path());
     assert!(debugfs(&root, "cat /etc/passwd").contains("lixiaohui:x:1000"));
     assert!(debugfs(&root, "cat /etc/shadow").contains("lixiaohui:"));
     assert_eq!(debugfs(&root, "cat /var/www/html/index.html"), "hello");
@@ -226,9 +236,7 @@ fn native_and_guest_writes_see_each_other() {
         ));
     }
     common::assert_same_output(&String::from_utf8_lossy(&out), &want);
-    let check = common::run_tool(Command::new("qemu-img").arg("check").arg(&img));
-    assert!(check.status.success());
-    common::assert_fsck_clean(&partition_raw(&img, tmp.path(), 2));
+    assert_consistent(&img, tmp.path());
 }
 
 /// Read rfish's stderr until a line containing `marker` (or time out).
@@ -264,20 +272,7 @@ cat /etc/hostname
 write /after-death 'native still works'
 cat /after-death
 ";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rfish"))
-        .args(["-a", "debian.qcow2"])
-        .current_dir(tmp.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rfish");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("script");
+    let mut child = start(tmp.path(), &["-a", "debian.qcow2"], &[], script);
     let pid = child.id();
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
@@ -315,10 +310,7 @@ cat /after-death
         "{seen}"
     );
     assert_eq!(out.status.code(), Some(0), "{seen}");
-    let check = common::run_tool(Command::new("qemu-img").arg("check").arg(&img));
-    assert!(check.status.success());
-    let root = partition_raw(&img, tmp.path(), 2);
-    common::assert_fsck_clean(&root);
+    let root = assert_consistent(&img, tmp.path());
     // The cancelled command ran (its first half reached the disk before the hand-back).
     assert!(debugfs(&root, "stat /before-cancel").contains("Type: regular"));
 }
