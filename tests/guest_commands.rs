@@ -226,7 +226,17 @@ fn native_and_guest_writes_see_each_other() {
              sh 'test -e /gdir{round} && echo stale || echo gone'\n"
         ));
     }
-    let (out, err, status) = common::rfish_raw(tmp.path(), &["-a", "debian.qcow2"], &script);
+    // A partition table rfish writes while the appliance runs reaches the guest kernel
+    // (the appliance boots again).
+    script.push_str("sh 'ls /dev/sdb*'\npart-disk /dev/sdb mbr\nsh 'ls /dev/sdb*'\n");
+    std::fs::File::create(tmp.path().join("blank.img"))
+        .and_then(|f| f.set_len(16 << 20))
+        .expect("blank disk");
+    let (out, err, status) = common::rfish_raw(
+        tmp.path(),
+        &["-a", "debian.qcow2", "-a", "blank.img"],
+        &script,
+    );
     assert_eq!(status, 0, "{err}");
     let mut want = String::new();
     for round in 0..4 {
@@ -235,6 +245,7 @@ fn native_and_guest_writes_see_each_other() {
             "native {round}\n\nnative {round}\nguest {round}\n\ntrue\n{size}\n0\n\ngone\n\n"
         ));
     }
+    want.push_str("/dev/sdb\n\n/dev/sdb\n/dev/sdb1\n\n");
     common::assert_same_output(&String::from_utf8_lossy(&out), &want);
     assert_consistent(&img, tmp.path());
 }

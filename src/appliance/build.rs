@@ -182,20 +182,32 @@ pub fn initramfs(kernel: &Kernel, payload: &Payload) -> Result<(Vec<u8>, Vec<Str
         c.file(to, 0o755, &data);
     }
     let mut list = String::new();
-    let mut packed = std::collections::BTreeSet::new();
     let mut missing = Vec::new();
+    let strip = !super::kofile::signatures_enforced(&kernel.version);
+    let mut packed = std::collections::BTreeMap::new();
     for (group, names) in GROUPS {
         let (order, not_found) = idx.resolve(names);
         missing.extend(not_found);
         for rel in &order {
-            let path = format!("/lib/modules/{}/{rel}", kernel.version);
-            if packed.insert(path.clone()) {
-                let data = std::fs::read(kernel.modules.join(rel))
-                    .map_err(|e| format!("{}: {e}", kernel.modules.join(rel).display()))?;
+            if !packed.contains_key(rel) {
+                let host = kernel.modules.join(rel);
+                let data = std::fs::read(&host).map_err(|e| format!("{}: {e}", host.display()))?;
+                let (mut data, rel_out) = match super::kofile::decompress(&host, &data) {
+                    Some(plain) => (
+                        plain,
+                        rel[..rel.find(".ko").map_or(rel.len(), |i| i + 3)].to_string(),
+                    ),
+                    None => (data, rel.clone()),
+                };
+                if strip && rel_out.ends_with(".ko") {
+                    super::kofile::strip_signature(&mut data);
+                }
+                let path = format!("/lib/modules/{}/{rel_out}", kernel.version);
                 add_parents(&mut c, &mut made, &path);
                 c.file(&path, 0o644, &data);
+                packed.insert(rel.clone(), path);
             }
-            list.push_str(&format!("{group} {path}\n"));
+            list.push_str(&format!("{group} {}\n", packed[rel]));
         }
     }
     c.file("/modules", 0o644, list.as_bytes());

@@ -97,6 +97,11 @@ pub struct Appliance {
     pub mounted: bool,
     /// From QEMU's start to the agent's hello.
     pub boot_time: Duration,
+    /// How much of the console log -v has shown.
+    console_seen: usize,
+    /// The drives' partition tables when it booted (the guest kernel read them then; a
+    /// change means a reboot).
+    pub layout: Vec<Option<crate::part::PartTable>>,
 }
 
 impl std::fmt::Debug for Appliance {
@@ -250,9 +255,6 @@ impl Appliance {
             });
             match booted {
                 Ok((chan, kernel_release)) => {
-                    if settings.verbose {
-                        eprintln!("{}", tail(&log, 200));
-                    }
                     return Ok(Appliance {
                         child,
                         chan,
@@ -263,6 +265,8 @@ impl Appliance {
                         network: settings.network,
                         mounted: false,
                         boot_time: start.elapsed(),
+                        layout: Vec::new(),
+                        console_seen: 0,
                     });
                 }
                 Err(what) => {
@@ -362,6 +366,14 @@ impl Appliance {
         .into_owned()
     }
 
+    /// What the serial console printed since the last call (or since boot).
+    pub fn console_news(&mut self) -> String {
+        let all = std::fs::read(self.dir.path().join("console.log")).unwrap_or_default();
+        let from = self.console_seen.min(all.len());
+        self.console_seen = all.len();
+        String::from_utf8_lossy(&all[from..]).into_owned()
+    }
+
     /// The process ID of QEMU.
     pub fn qemu_pid(&self) -> u32 {
         self.child.id()
@@ -376,7 +388,24 @@ impl Appliance {
         if let Ok(Some(_)) = self.child.try_wait() {
             return Ok(());
         }
-        let result = self.call(&Request::Shutdown);
+        // The agent unmounts (syncing) and answers, then powers off; neither may hang
+        // rfish's exit.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let result = match self.send(&Request::Shutdown) {
+            Err(e) => Err(e),
+            Ok(()) => loop {
+                match self
+                    .chan
+                    .next_reply(&mut self.child, &AtomicBool::new(false), Some(deadline))
+                {
+                    Ok(Reply::Ok) => break Ok(()),
+                    Ok(Reply::Error(m)) => break Err(m),
+                    Ok(_) => {}
+                    Err(Failure::Dead(m)) => break Err(self.died(&m)),
+                    Err(Failure::Timeout) => break Err("the agent did not answer".into()),
+                }
+            },
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod build;
 pub mod cpio;
+pub mod kofile;
 pub mod launch;
 pub mod libs;
 pub mod modules;

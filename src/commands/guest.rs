@@ -18,9 +18,15 @@ use crate::appliance::launch::{self, Appliance, Drive, Settings};
 use crate::appliance::proto::{MountSpec, Request};
 use crate::session::Session;
 
-/// Commands that use the appliance with the guest filesystems mounted: they do not hand
-/// the filesystems back first.
+/// Commands that use the appliance with the guest filesystems mounted.
 pub const GUEST_COMMANDS: &[&str] = &["command", "command-lines", "sh", "sh-lines"];
+
+/// Whether command `name` runs with the guest filesystems left mounted in the appliance:
+/// guest commands, and `time`/`not`, which run another command (whose own dispatch hands
+/// the filesystems back if it needs them).
+pub fn keeps_guest_mounts(name: &str) -> bool {
+    GUEST_COMMANDS.contains(&name) || name == "time" || name == "not"
+}
 
 /// Set by Ctrl-C while a guest program runs; `IDLE` is set otherwise, when Ctrl-C ends
 /// rfish as it always did.
@@ -59,10 +65,12 @@ fn settings(s: &Session) -> Result<Settings, String> {
 /// A running appliance for `func`, booted now if needed (again if networking was turned
 /// on since it booted, or if it died).
 fn ensure(s: &mut Session, func: &str) -> Result<(), CmdError> {
+    s.open_drives(func)?;
+    let layout = drive_layout(s);
     let stale = s
         .appliance
         .as_ref()
-        .is_some_and(|a| s.network && !a.network);
+        .is_some_and(|a| (s.network && !a.network) || a.layout != layout);
     if stale {
         hand_back(s)?;
         if let Some(a) = s.appliance.take() {
@@ -72,7 +80,6 @@ fn ensure(s: &mut Session, func: &str) -> Result<(), CmdError> {
     if s.appliance.is_some() {
         return Ok(());
     }
-    s.open_drives(func)?;
     let drives: Vec<Drive> = s
         .open_drives
         .iter()
@@ -82,8 +89,10 @@ fn ensure(s: &mut Session, func: &str) -> Result<(), CmdError> {
         })
         .collect();
     let settings = settings(s).map_err(|e| CmdError::api(func, e))?;
-    let app = Appliance::launch(&drives, &settings).map_err(|e| CmdError::api(func, e))?;
+    let mut app = Appliance::launch(&drives, &settings).map_err(|e| CmdError::api(func, e))?;
+    app.layout = layout;
     if s.verbose > 0 {
+        eprint!("{}", app.console_news());
         eprintln!(
             "rfish: appliance up in {:.2} s ({}, kernel {})",
             app.boot_time.as_secs_f64(),
@@ -93,6 +102,15 @@ fn ensure(s: &mut Session, func: &str) -> Result<(), CmdError> {
     }
     s.appliance = Some(app);
     Ok(())
+}
+
+/// Every drive's partition table (what the guest kernel reads at boot; rfish's partition
+/// commands change it, and a guest kernel that booted before must boot again).
+fn drive_layout(s: &Session) -> Vec<Option<crate::part::PartTable>> {
+    s.open_drives
+        .iter()
+        .map(|d| crate::part::read_table(d.dev.as_ref()).ok().flatten())
+        .collect()
 }
 
 /// The guest kernel's name for a device rfish names `device`.
@@ -204,6 +222,9 @@ fn run_in_guest(ctx: &mut Ctx<'_>, func: &str, argv: Vec<Vec<u8>>) -> Result<Vec
         }
     });
     int.idle.store(true, Ordering::SeqCst);
+    if s.verbose > 0 {
+        eprint!("{}", app.console_news());
+    }
     let cancelled = int.cancel.swap(false, Ordering::SeqCst);
     match result {
         Ok(0) => Ok(out),

@@ -95,7 +95,7 @@ pub fn run(ctx: &mut Ctx<'_>, name: &str, words: &[Vec<u8>]) -> Result<(), CmdEr
     }
     let args = Args::bind(spec, name, words)?;
     // Guest filesystems go back to rfish before any command that is not a guest command.
-    if !guest::GUEST_COMMANDS.contains(&spec.name) {
+    if !guest::keeps_guest_mounts(spec.name) {
         guest::hand_back(ctx.session)?;
     }
     // Each command's filesystem changes form one transaction: committed when it

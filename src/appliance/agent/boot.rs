@@ -46,6 +46,17 @@ impl Modules {
     /// Load every module of `group` not loaded yet (a group nobody listed loads nothing:
     /// its code may be built into the kernel).
     pub fn load(&mut self, group: &str) -> Result<(), String> {
+        let start = Instant::now();
+        let r = self.load_group(group);
+        // On the console (shown with -v): module loading is a large part of boot time.
+        eprintln!(
+            "rfish-agent: modules {group}: {} ms",
+            start.elapsed().as_millis()
+        );
+        r
+    }
+
+    fn load_group(&mut self, group: &str) -> Result<(), String> {
         let paths: Vec<String> = self
             .groups
             .iter()
@@ -205,14 +216,21 @@ pub fn mount(modules: &mut Modules, m: &MountSpec) -> Result<(), String> {
         return Err(format!("{}: no such device in the appliance", m.device));
     }
     let data = (!m.options.is_empty()).then_some(m.options.as_str());
-    nix::mount::mount(
+    let start = Instant::now();
+    let r = nix::mount::mount(
         Some(m.device.as_str()),
         target.as_str(),
         Some(m.vfstype.as_str()),
         flags,
         data,
     )
-    .map_err(|e| format!("mount {} on {target}: {e}", m.device))
+    .map_err(|e| format!("mount {} on {target}: {e}", m.device));
+    eprintln!(
+        "rfish-agent: mount {} on {target}: {} ms",
+        m.device,
+        start.elapsed().as_millis()
+    );
+    r
 }
 
 /// Mountpoints at or under `prefix` in /proc/mounts, deepest first.
