@@ -228,7 +228,14 @@ fn native_and_guest_writes_see_each_other() {
     }
     // A partition table rfish writes while the appliance runs reaches the guest kernel
     // (the appliance boots again).
+    // The guest's /dev/sdb is rfish's second drive, whatever order the kernel probed
+    // the disks in.
+    script.push_str("sh 'blockdev --getsize64 /dev/sdb /dev/sda'\n");
     script.push_str("sh 'ls /dev/sdb*'\npart-disk /dev/sdb mbr\nsh 'ls /dev/sdb*'\n");
+    // A program a guest command leaves running does not keep rfish from its filesystems.
+    script.push_str(
+        "sh 'sleep 1000 >/dev/null 2>&1 &'\ntouch /after-daemon\nsh 'ls /after-daemon'\n",
+    );
     std::fs::File::create(tmp.path().join("blank.img"))
         .and_then(|f| f.set_len(16 << 20))
         .expect("blank disk");
@@ -245,7 +252,8 @@ fn native_and_guest_writes_see_each_other() {
             "native {round}\n\nnative {round}\nguest {round}\n\ntrue\n{size}\n0\n\ngone\n\n"
         ));
     }
-    want.push_str("/dev/sdb\n\n/dev/sdb\n/dev/sdb1\n\n");
+    want.push_str(&format!("{}\n{}\n\n", 16 << 20, 1700u64 << 20));
+    want.push_str("/dev/sdb\n\n/dev/sdb\n/dev/sdb1\n\n\n/after-daemon\n\n");
     common::assert_same_output(&String::from_utf8_lossy(&out), &want);
     assert_consistent(&img, tmp.path());
 }

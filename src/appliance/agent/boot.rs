@@ -125,6 +125,105 @@ fn scsi_disks() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `sda` → its SCSI target (drive `i` of rfish is target `i`), from the `H:C:T:L` name
+/// of /sys/block/sda/device.
+fn scsi_target(disk: &str) -> Option<usize> {
+    let link = std::fs::read_link(format!("/sys/block/{disk}/device")).ok()?;
+    let hctl = link.file_name()?.to_string_lossy().into_owned();
+    hctl.split(':').nth(2)?.parse().ok()
+}
+
+/// A block device's `MAJOR:MINOR` from sysfs.
+fn dev_numbers(sys: &Path) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(sys.join("dev")).ok()?;
+    let (major, minor) = text.trim().split_once(':')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The disk's partitions: (partition number, sysfs directory).
+fn partitions(disk: &str) -> Vec<(u32, std::path::PathBuf)> {
+    let dir = format!("/sys/block/{disk}");
+    std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let num = std::fs::read_to_string(e.path().join("partition")).ok()?;
+            name.starts_with(disk)
+                .then(|| Some((num.trim().parse().ok()?, e.path())))?
+        })
+        .collect()
+}
+
+/// Make /dev/sda name rfish's first drive, /dev/sdb its second, ...: the kernel probes
+/// SCSI disks asynchronously, so its own names may come in another order. The /dev
+/// nodes (disks and partitions) are recreated by SCSI target when they do.
+fn name_disks_by_target() -> Result<(), String> {
+    // Partitions appear just after their disk: wait until the picture holds still.
+    let snapshot = || -> Vec<(String, usize)> {
+        let mut v: Vec<(String, usize)> = scsi_disks()
+            .into_iter()
+            .map(|d| {
+                let n = partitions(&d).len();
+                (d, n)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let mut last = snapshot();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(10));
+        let now = snapshot();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let mut targets = Vec::new();
+    for (disk, _) in &last {
+        let target = scsi_target(disk).ok_or_else(|| format!("{disk}: no SCSI address"))?;
+        targets.push((disk.clone(), crate::part::drive_name(target)));
+    }
+    if targets
+        .iter()
+        .all(|(disk, want)| *want == format!("/dev/{disk}"))
+    {
+        return Ok(());
+    }
+    let mut nodes = Vec::new();
+    for (disk, want) in &targets {
+        if let Some(n) = dev_numbers(Path::new(&format!("/sys/block/{disk}"))) {
+            nodes.push((want.clone(), n));
+        }
+        for (num, sys) in partitions(disk) {
+            if let Some(n) = dev_numbers(&sys) {
+                nodes.push((format!("{want}{num}"), n));
+            }
+        }
+    }
+    // Out with every sd node, in with the ones named by target.
+    for e in std::fs::read_dir("/dev").into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with("sd") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    nodes.sort();
+    nodes.dedup();
+    for (name, (major, minor)) in nodes {
+        nix::sys::stat::mknod(
+            name.as_str(),
+            nix::sys::stat::SFlag::S_IFBLK,
+            nix::sys::stat::Mode::from_bits_truncate(0o660),
+            nix::sys::stat::makedev(major, minor),
+        )
+        .map_err(|e| format!("mknod {name}: {e}"))?;
+    }
+    eprintln!("rfish-agent: disks renamed by SCSI target");
+    Ok(())
+}
+
 /// The device node of the virtio-serial port named [`PORT_NAME`].
 fn control_port() -> Option<String> {
     for e in std::fs::read_dir("/sys/class/virtio-ports").ok()?.flatten() {
@@ -163,6 +262,7 @@ pub fn boot() -> Result<Booted, String> {
             scsi_disks()
         ));
     }
+    name_disks_by_target()?;
     let port = wait_for(Duration::from_secs(60), control_port)
         .ok_or_else(|| format!("no virtio-serial port named {PORT_NAME}"))?;
     let dev = wait_for(Duration::from_secs(10), || {
@@ -269,9 +369,44 @@ fn unescape_mount_path(p: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Kill what guest programs left running (daemons, `cmd &`): they would keep the guest
+/// filesystems busy. Every process but the agent and the kernel's threads (children of
+/// kthreadd, PID 2) goes; the orphans the agent inherited are reaped.
+fn kill_strays() {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let mut killed = 0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid > 2 && ppid.is_some_and(|p| p != 2) && pid != std::process::id() as i32 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            killed += 1;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while killed > 0 && Instant::now() < deadline {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(5)),
+            Ok(_) => killed -= 1,
+            Err(_) => break,
+        }
+    }
+}
+
 /// Sync, unmount everything under /sysroot, and drop the page cache so the next mount
 /// reads what rfish wrote in between.
 pub fn umount_all() -> Result<(), String> {
+    kill_strays();
     nix::unistd::sync();
     let mut failed = Vec::new();
     for mp in mounts_under(SYSROOT) {
