@@ -250,3 +250,59 @@ fn concurrent_builders_share_one_cached_initramfs() {
     .expect("build");
     assert_ne!(other, paths[0]);
 }
+
+#[test]
+fn the_agent_ships_with_what_ldd_says_it_needs_and_runs_cut_short() {
+    let agent = std::path::Path::new(env!("CARGO_BIN_EXE_rfish-agent"));
+    let (files, missing) = rfish::appliance::libs::closure(&[agent]);
+    assert!(missing.is_empty(), "{missing:?}");
+    // ldd's resolution (through the real dynamic loader) names the same files.
+    let ldd = common::run_tool(Command::new("ldd").arg(agent));
+    let text = String::from_utf8_lossy(&ldd.stdout);
+    let mut want: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            match l.split_once(" => ") {
+                Some((_, rest)) => rest.split_whitespace().next().map(str::to_string),
+                None => l
+                    .split_whitespace()
+                    .next()
+                    .filter(|p| p.starts_with('/'))
+                    .map(str::to_string),
+            }
+        })
+        .collect();
+    want.sort();
+    let canonical = |p: &str| std::fs::canonicalize(p).expect("exists");
+    let got: Vec<std::path::PathBuf> = files
+        .values()
+        .map(|p| canonical(&p.to_string_lossy()))
+        .collect();
+    for w in &want {
+        assert!(got.contains(&canonical(w)), "{w} missing from {files:?}");
+    }
+    assert_eq!(files.len(), want.len(), "{files:?} vs {want:?}");
+    // Cut after its last loadable segment (no section headers, no DWARF), the agent
+    // still loads and runs: outside the appliance it says it is PID 1's program.
+    let bytes = std::fs::read(agent).expect("agent");
+    let cut = rfish::appliance::libs::loadable_prefix(&bytes).expect("ELF");
+    assert!(cut.len() <= bytes.len());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let path = tmp.path().join("agent");
+    std::fs::write(&path, &cut).expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new(&path).output().expect("run the cut agent");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("runs as PID 1 only"));
+    // readelf agrees there is nothing but segments left.
+    let re = Command::new("readelf")
+        .args(["-S", "-l"])
+        .arg(&path)
+        .output();
+    if let Ok(re) = re {
+        let t = String::from_utf8_lossy(&re.stdout);
+        assert!(t.contains("There are no sections in this file"), "{t}");
+    }
+}

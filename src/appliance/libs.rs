@@ -144,6 +144,16 @@ fn find_library(name: &str, dirs: &[&str]) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// Whether `file` (through symlinks) is already one of `files`.
+fn packed_file(files: &BTreeMap<String, PathBuf>, file: &Path) -> bool {
+    let Ok(real) = std::fs::canonicalize(file) else {
+        return false;
+    };
+    files
+        .values()
+        .any(|f| std::fs::canonicalize(f).is_ok_and(|c| c == real))
+}
+
 /// Every file `programs` need to run, as (path in the appliance, host file to copy):
 /// the loader at its PT_INTERP path and each library, recursively, in the directory it
 /// was found in. Names not found are returned apart.
@@ -172,6 +182,9 @@ pub fn closure(programs: &[&Path]) -> (BTreeMap<String, PathBuf>, Vec<String>) {
         }
         for lib in n.libraries {
             match find_library(&lib, LIB_DIRS) {
+                // The same file under another name (libc needs the loader, which is
+                // already there at its PT_INTERP path): the loader matches it by soname.
+                Some(p) if packed_file(&files, &p) => {}
                 Some(p) => {
                     let key = p.display().to_string();
                     if let std::collections::btree_map::Entry::Vacant(e) = files.entry(key) {
