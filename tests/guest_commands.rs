@@ -37,6 +37,17 @@ fn appliance_possible() -> bool {
     false
 }
 
+/// A private copy of the Debian guest (in a temporary directory) when this machine can
+/// boot the appliance.
+fn debian_guest() -> Option<(tempfile::TempDir, PathBuf)> {
+    if !appliance_possible() {
+        return None;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = debian_image(tmp.path());
+    Some((tmp, img))
+}
+
 /// A partition of a qcow2 image as a raw file (for debugfs and e2fsck).
 fn partition_raw(img: &Path, dir: &Path, part: usize) -> PathBuf {
     let raw = dir.join("disk.raw");
@@ -111,11 +122,9 @@ fn debugfs(fs: &Path, request: &str) -> String {
 
 #[test]
 fn guest_commands_print_what_guestfish_printed() {
-    if !appliance_possible() {
+    let Some((tmp, _img)) = debian_guest() else {
         return;
-    }
-    let tmp = tempfile::tempdir().expect("tmp");
-    debian_image(tmp.path());
+    };
     // The record (testdata/guestfish/appliance.*) was made by guestfish 1.48 on the
     // Debian fixture; its default memory size is 1280 MiB, rfish's 512.
     let script = common::record_script_rw("appliance", "debian.qcow2");
@@ -144,11 +153,9 @@ fn guest_commands_print_what_guestfish_printed() {
 
 #[test]
 fn the_customisation_session_leaves_a_consistent_guest() {
-    if !appliance_possible() {
+    let Some((tmp, img)) = debian_guest() else {
         return;
-    }
-    let tmp = tempfile::tempdir().expect("tmp");
-    let img = debian_image(tmp.path());
+    };
     // nginx is not in the minimal Debian fixture: its unit file is written natively,
     // then enabled by the guest's own systemctl.
     let script = "\
@@ -204,11 +211,9 @@ cat /var/www/html/index.html
 
 #[test]
 fn native_and_guest_writes_see_each_other() {
-    if !appliance_possible() {
+    let Some((tmp, img)) = debian_guest() else {
         return;
-    }
-    let tmp = tempfile::tempdir().expect("tmp");
-    let img = debian_image(tmp.path());
+    };
     let mut script = String::from("mount /dev/sda2 /\n");
     for round in 0..4 {
         // Native write → the guest reads it and appends → native reads both; a native
@@ -272,11 +277,9 @@ fn wait_for_line(lines: &mut impl Iterator<Item = String>, marker: &str, seen: &
 
 #[test]
 fn hung_commands_are_cancelled_and_a_dead_appliance_is_reported() {
-    if !appliance_possible() {
+    let Some((tmp, img)) = debian_guest() else {
         return;
-    }
-    let tmp = tempfile::tempdir().expect("tmp");
-    let img = debian_image(tmp.path());
+    };
     // Each sleeper first says so on stderr through a failing marker command, so the test
     // knows when the guest program runs.
     let script = "\
@@ -438,11 +441,9 @@ fn a_broken_kvm_is_reported_or_falls_back() {
 
 #[test]
 fn network_and_the_appliance_shell() {
-    if !appliance_possible() {
+    let Some((tmp, img)) = debian_guest() else {
         return;
-    }
-    let tmp = tempfile::tempdir().expect("tmp");
-    let img = debian_image(tmp.path());
+    };
     let before = common::rfish_raw(
         tmp.path(),
         &["-a", "debian.qcow2", "-m", "/dev/sda2"],
