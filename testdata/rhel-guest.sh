@@ -2,7 +2,8 @@
 # Build a RHEL-shaped guest once in DIR (DIR/done marks a finished build), laid out as Red
 # Hat Enterprise Linux and CentOS images (osp-small.qcow2 among them) are:
 #   rhelish.qcow2  GPT disk: partition 1 = /boot (ext4, 128 MiB), partition 2 = an LVM PV
-#                  holding VG "rhel" with LV "root" (XFS, 1.5 GiB) = /.
+#                  holding VG "rhel" with LV "root" (XFS, 1.5 GiB) = / and LV "home"
+#                  (ext4, 64 MiB) = /home, holding /home/alice/hello.
 # The userland is the Debian fixture's (testdata/debian-guest.sh: real useradd, systemctl,
 # sh), branded as RHEL 8.1: /etc/os-release, /etc/redhat-release "Red Hat Enterprise Linux
 # release 8.1 (Ootpa)", /etc/fstab with /dev/mapper/rhel-root and UUID=, /etc/hostname,
@@ -48,8 +49,9 @@ CPE_NAME="cpe:/o:redhat:enterprise_linux:8.1:GA"
 OS
 rm -f tree/usr/lib/os-release tree/etc/debian_version
 echo rhel-fixture > tree/etc/hostname
-printf '/dev/mapper/rhel-root / xfs defaults 0 0\nUUID=%s /boot ext4 defaults 1 2\n' \
+printf '/dev/mapper/rhel-root / xfs defaults 0 0\nUUID=%s /boot ext4 defaults 1 2\n/dev/mapper/rhel-home /home ext4 defaults 1 2\n' \
   "$boot_uuid" > tree/etc/fstab
+rm -rf homefs && mkdir -p homefs/alice && echo "hello from the home LV" > homefs/alice/hello
 mkdir -p tree/etc/selinux/targeted/contexts/files
 printf 'SELINUX=enforcing\nSELINUXTYPE=targeted\n' > tree/etc/selinux/config
 spec=/etc/selinux/default/contexts/files/file_contexts
@@ -63,6 +65,8 @@ echo "fake kernel" > bootfs/vmlinuz-4.18.0-147.el8.x86_64
 rm -f boot.img root.xfs
 truncate -s 128M boot.img
 mkfs.ext4 -q -F -U "$boot_uuid" -L boot -d bootfs boot.img
+rm -f home.img && truncate -s 64M home.img
+mkfs.ext4 -q -F -L home -d homefs home.img
 truncate -s 1536M root.xfs
 mkfs.xfs -q -f -m uuid="$root_uuid" -L root root.xfs
 mount -o loop root.xfs mnt
@@ -82,14 +86,24 @@ lvm() { command lvm "$@" --config "$lvm_cfg" 2>&1 | grep -v 'leaked on' || true;
 lvm pvcreate -q -y --uuid 0000A0-AAAA-AAAA-AAAA-AAAA-AAAA-000001 --norestorefile "$loop" >/dev/null
 lvm vgcreate -q rhel "$loop" >/dev/null
 lvm lvcreate -q --driverloaded n -an -Zn -n root -L 1536M rhel >/dev/null
+lvm lvcreate -q --driverloaded n -an -Zn -n home -L 64M rhel >/dev/null
 pe_start=$(command lvm pvs --config "$lvm_cfg" --noheadings --units b --nosuffix -o pe_start "$loop" 2>/dev/null | tr -d ' ')
 extent=$(command lvm vgs --config "$lvm_cfg" --noheadings --units b --nosuffix -o vg_extent_size rhel 2>/dev/null | tr -d ' ')
-ranges=$(command lvm lvs --config "$lvm_cfg" --noheadings -o seg_pe_ranges rhel/root 2>/dev/null | tr -d ' ')
-first=${ranges#*:}; first=${first%-*}
-[ -n "$pe_start" ] && [ -n "$extent" ] && [ -n "$first" ] || { echo "lvm did not say where the LV is" >&2; exit 1; }
+first_extent() { # LV
+  local ranges
+  ranges=$(command lvm lvs --config "$lvm_cfg" --noheadings -o seg_pe_ranges "rhel/$1" 2>/dev/null | tr -d ' ')
+  ranges=${ranges#*:}
+  echo "${ranges%-*}"
+}
+root_pe=$(first_extent root) home_pe=$(first_extent home)
+[ -n "$pe_start" ] && [ -n "$extent" ] && [ -n "$root_pe" ] && [ -n "$home_pe" ] ||
+  { echo "lvm did not say where the LVs are" >&2; exit 1; }
 losetup -d "$loop"; loop=
-dd if=root.xfs of=disk.raw bs=1M conv=notrunc,sparse status=none \
-  oflag=seek_bytes seek=$((pv_offset + pe_start + first * extent))
+for lv in "root.xfs $root_pe" "home.img $home_pe"; do
+  set -- $lv
+  dd if="$1" of=disk.raw bs=1M conv=notrunc,sparse status=none \
+    oflag=seek_bytes seek=$((pv_offset + pe_start + $2 * extent))
+done
 qemu-img convert -O qcow2 disk.raw rhelish.qcow2
-rm -rf tree bootfs mnt disk.raw boot.img root.xfs
+rm -rf tree bootfs homefs mnt disk.raw boot.img root.xfs home.img
 touch done

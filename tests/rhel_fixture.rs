@@ -26,8 +26,8 @@ fn the_rhel_shaped_guest_has_lvm_xfs_and_an_ext4_boot() {
     assert_eq!(status, 0, "{err}");
     assert_eq!(
         String::from_utf8_lossy(&out),
-        "/dev/rhel/root\n/dev/sda1: ext4\n/dev/rhel/root: xfs\n\
-         77777777-8888-4999-aaaa-bbbbbbbbbbbb\nboot\n"
+        "/dev/rhel/home\n/dev/rhel/root\n/dev/sda1: ext4\n/dev/rhel/home: ext4\n\
+         /dev/rhel/root: xfs\n77777777-8888-4999-aaaa-bbbbbbbbbbbb\nboot\n"
     );
     let repair = Command::new("xfs_repair")
         .arg("-n")
