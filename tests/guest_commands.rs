@@ -482,3 +482,39 @@ fn network_and_the_appliance_shell() {
     assert_eq!(after.0, before.0);
     common::assert_fsck_clean(&partition_raw(&img, tmp.path(), 2));
 }
+
+#[test]
+fn logical_volumes_are_mounted_in_the_appliance() {
+    let Some((tmp, _img)) = debian_guest() else {
+        return;
+    };
+    // The RHEL-shaped guest's ext4 home LV, mounted under the Debian root: rfish decodes
+    // the LV and attaches it to the appliance as a disk of its own.
+    let rhel = common::fixtures("rhel-guest.sh");
+    std::fs::copy(rhel.join("rhelish.qcow2"), tmp.path().join("rhel.qcow2")).expect("copy");
+    let home = tmp.path().join("home.ext4");
+    let script = format!(
+        "mount /dev/sda2 /\nmount /dev/rhel/home /mnt\n\
+         sh 'cat /mnt/alice/hello; echo written by the guest > /mnt/alice/guest'\n\
+         cat /mnt/alice/guest\numount /mnt\ndownload /dev/rhel/home {}\n",
+        home.display()
+    );
+    let (out, err, status) = common::rfish_raw(
+        tmp.path(),
+        &["-a", "debian.qcow2", "-a", "rhel.qcow2"],
+        &script,
+    );
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "hello from the home LV\n\nwritten by the guest\n\n"
+    );
+    common::assert_fsck_clean(&home);
+    assert_eq!(debugfs(&home, "cat /alice/guest"), "written by the guest\n");
+    let check = common::run_tool(
+        Command::new("qemu-img")
+            .arg("check")
+            .arg(tmp.path().join("rhel.qcow2")),
+    );
+    assert!(check.status.success());
+}

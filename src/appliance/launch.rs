@@ -79,6 +79,10 @@ pub struct Drive {
     pub dev: Device,
     /// Attach it read-only.
     pub read_only: bool,
+    /// `None`: one of the user's drives, a SCSI disk (/dev/sda, ... in order). `Some`: a
+    /// device rfish decodes itself (a logical volume), attached as a virtio disk with this
+    /// serial; the agent names it /dev/rfish/SERIAL.
+    pub serial: Option<String>,
 }
 
 /// A running appliance.
@@ -97,6 +101,9 @@ pub struct Appliance {
     pub mounted: bool,
     /// From QEMU's start to the agent's hello.
     pub boot_time: Duration,
+    /// The devices attached as extra virtio disks, by rfish's name (`/dev/VG/LV`); the
+    /// one at index i is /dev/rfish/lv{i} in the guest.
+    pub extra: Vec<String>,
     /// How much of the console log -v has shown.
     console_seen: usize,
     /// The drives' partition tables when it booted (the guest kernel read them then; a
@@ -266,6 +273,7 @@ impl Appliance {
                         mounted: false,
                         boot_time: start.elapsed(),
                         layout: Vec::new(),
+                        extra: Vec::new(),
                         console_seen: 0,
                     });
                 }
@@ -443,8 +451,9 @@ fn qemu_args(
 ) {
     let mut append = format!(
         "console=ttyS0 panic=-1 8250.nr_uarts=1 no_timer_check cryptomgr.notests \
-         tsc=reliable rfish.disks={}",
-        drives.len()
+         tsc=reliable rfish.disks={} rfish.extra={}",
+        drives.iter().filter(|d| d.serial.is_none()).count(),
+        drives.iter().filter(|d| d.serial.is_some()).count()
     );
     if !s.verbose {
         append.push_str(" quiet");
@@ -475,10 +484,11 @@ fn qemu_args(
             sock.display(),
             if d.read_only { "on" } else { "off" }
         ));
-        cmd.args([
-            "-device",
-            &format!("scsi-hd,drive=disk{i},bus=scsi0.0,channel=0,scsi-id={i},lun=0"),
-        ]);
+        let device = match &d.serial {
+            None => format!("scsi-hd,drive=disk{i},bus=scsi0.0,channel=0,scsi-id={i},lun=0"),
+            Some(serial) => format!("virtio-blk-pci,drive=disk{i},serial={serial}"),
+        };
+        cmd.args(["-device", &device]);
     }
     cmd.arg("-chardev")
         .arg(format!("socket,id=control,path={}", ctl.display()))

@@ -67,10 +67,12 @@ fn settings(s: &Session) -> Result<Settings, String> {
 fn ensure(s: &mut Session, func: &str) -> Result<(), CmdError> {
     s.open_drives(func)?;
     let layout = drive_layout(s);
-    let stale = s
-        .appliance
-        .as_ref()
-        .is_some_and(|a| (s.network && !a.network) || a.layout != layout);
+    let extra = extra_devices(s);
+    let stale = s.appliance.as_ref().is_some_and(|a| {
+        (s.network && !a.network)
+            || a.layout != layout
+            || extra.iter().any(|e| !a.extra.contains(e))
+    });
     if stale {
         hand_back(s)?;
         if let Some(a) = s.appliance.take() {
@@ -80,17 +82,27 @@ fn ensure(s: &mut Session, func: &str) -> Result<(), CmdError> {
     if s.appliance.is_some() {
         return Ok(());
     }
-    let drives: Vec<Drive> = s
+    let mut drives: Vec<Drive> = s
         .open_drives
         .iter()
         .map(|d| Drive {
             dev: d.dev.clone(),
             read_only: d.dev.is_read_only(),
+            serial: None,
         })
         .collect();
+    for (i, name) in extra.iter().enumerate() {
+        let d = s.device(func, name)?;
+        drives.push(Drive {
+            read_only: d.read_only || d.dev.is_read_only(),
+            dev: d.dev,
+            serial: Some(format!("lv{i}")),
+        });
+    }
     let settings = settings(s).map_err(|e| CmdError::api(func, e))?;
     let mut app = Appliance::launch(&drives, &settings).map_err(|e| CmdError::api(func, e))?;
     app.layout = layout;
+    app.extra = extra;
     if s.verbose > 0 {
         eprint!("{}", app.console_news());
         eprintln!(
@@ -113,14 +125,26 @@ fn drive_layout(s: &Session) -> Vec<Option<crate::part::PartTable>> {
         .collect()
 }
 
+/// The mounted devices the guest kernel cannot name itself (logical volumes: the
+/// appliance has no device-mapper setup; rfish decodes them and attaches each as a disk).
+fn extra_devices(s: &Session) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in s.vfs.mounts() {
+        if crate::part::parse_device_name(&m.device).is_none() && !out.contains(&m.device) {
+            out.push(m.device.clone());
+        }
+    }
+    out
+}
+
 /// The guest kernel's name for a device rfish names `device`.
-fn guest_device(device: &str) -> Result<String, String> {
+fn guest_device(device: &str, extra: &[String]) -> String {
     match crate::part::parse_device_name(device) {
-        Some(p) => Ok(crate::part::canonical_name(p)),
-        None => Err(format!(
-            "{device}: only disks and partitions are mounted in the appliance so far \
-             (logical volumes come with the appliance's LVM support)"
-        )),
+        Some(p) => crate::part::canonical_name(p),
+        None => {
+            let i = extra.iter().position(|e| e == device).unwrap_or(usize::MAX);
+            format!("/dev/rfish/lv{i}")
+        }
     }
 }
 
@@ -133,6 +157,11 @@ fn mount_in_guest(s: &mut Session, func: &str) -> Result<(), CmdError> {
         .commit_all()
         .map_err(|e| CmdError::api(func, e.to_string()))?;
     s.flush_drives().map_err(|e| CmdError::api(func, e))?;
+    let extra = s
+        .appliance
+        .as_ref()
+        .map(|a| a.extra.clone())
+        .unwrap_or_default();
     let mut specs = Vec::new();
     for m in s.vfs.mounts().to_vec() {
         let (_, vfstype) = s.device_fs_type(func, &m.device)?;
@@ -143,7 +172,7 @@ fn mount_in_guest(s: &mut Session, func: &str) -> Result<(), CmdError> {
             .collect::<Vec<_>>()
             .join(",");
         specs.push(MountSpec {
-            device: guest_device(&m.device).map_err(|e| CmdError::api(func, e))?,
+            device: guest_device(&m.device, &extra),
             mountpoint: m.mountpoint.clone(),
             vfstype,
             options,

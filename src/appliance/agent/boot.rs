@@ -224,6 +224,46 @@ fn name_disks_by_target() -> Result<(), String> {
     Ok(())
 }
 
+/// Wait for the `count` virtio disks rfish attached for devices it decodes itself
+/// (logical volumes) and give each a node named by its serial: /dev/rfish/SERIAL.
+fn name_extra_disks(count: usize) -> Result<(), String> {
+    let found = || -> Vec<(String, String)> {
+        std::fs::read_dir("/sys/block")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let serial = std::fs::read_to_string(e.path().join("serial")).ok()?;
+                name.starts_with("vd")
+                    .then(|| (name, serial.trim().to_string()))
+            })
+            .collect()
+    };
+    let disks = wait_for(Duration::from_secs(60), || {
+        let f = found();
+        (f.len() >= count).then_some(f)
+    })
+    .ok_or_else(|| format!("{count} virtio disks expected, found {:?}", found()))?;
+    std::fs::create_dir_all("/dev/rfish").map_err(|e| format!("/dev/rfish: {e}"))?;
+    for (name, serial) in disks {
+        if serial.is_empty() || serial.contains('/') || serial.starts_with('.') {
+            continue;
+        }
+        let (major, minor) = dev_numbers(Path::new(&format!("/sys/block/{name}")))
+            .ok_or_else(|| format!("{name}: no device numbers"))?;
+        let path = format!("/dev/rfish/{serial}");
+        nix::sys::stat::mknod(
+            path.as_str(),
+            nix::sys::stat::SFlag::S_IFBLK,
+            nix::sys::stat::Mode::from_bits_truncate(0o660),
+            nix::sys::stat::makedev(major, minor),
+        )
+        .map_err(|e| format!("mknod {path}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// The device node of the virtio-serial port named [`PORT_NAME`].
 fn control_port() -> Option<String> {
     for e in std::fs::read_dir("/sys/class/virtio-ports").ok()?.flatten() {
@@ -263,6 +303,12 @@ pub fn boot() -> Result<Booted, String> {
         ));
     }
     name_disks_by_target()?;
+    let extra: usize = cmdline_value(&cmdline, "rfish.extra")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if extra > 0 {
+        name_extra_disks(extra)?;
+    }
     let port = wait_for(Duration::from_secs(60), control_port)
         .ok_or_else(|| format!("no virtio-serial port named {PORT_NAME}"))?;
     let dev = wait_for(Duration::from_secs(10), || {
