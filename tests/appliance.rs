@@ -306,3 +306,39 @@ fn the_agent_ships_with_what_ldd_says_it_needs_and_runs_cut_short() {
         assert!(t.contains("There are no sections in this file"), "{t}");
     }
 }
+
+#[test]
+fn the_cache_keeps_the_recently_used_initramfs_files_only() {
+    let cache = tempfile::tempdir().expect("cache");
+    let hour = std::time::Duration::from_secs(3600);
+    let now = std::time::SystemTime::now();
+    // Five builds, used 5, 4, 3, 2 hours and 1 minute ago, and an unrelated file.
+    for (i, age) in [5 * 3600, 4 * 3600, 3 * 3600, 2 * 3600, 60]
+        .iter()
+        .enumerate()
+    {
+        let p = cache.path().join(format!("initramfs-k-0.1.0-{i:08x}.cpio"));
+        let f = std::fs::File::create(&p).expect("file");
+        f.set_modified(now - std::time::Duration::from_secs(*age))
+            .expect("mtime");
+    }
+    std::fs::write(cache.path().join("other.txt"), "x").expect("other");
+    rfish::appliance::build::prune(cache.path(), 2, hour);
+    let mut left: Vec<String> = std::fs::read_dir(cache.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "initramfs-k-0.1.0-00000003.cpio",
+            "initramfs-k-0.1.0-00000004.cpio",
+            "other.txt"
+        ]
+    );
+    // Within the grace period nothing goes, however many there are.
+    rfish::appliance::build::prune(cache.path(), 0, 3 * hour);
+    assert_eq!(std::fs::read_dir(cache.path()).expect("dir").count(), 3);
+}

@@ -233,7 +233,9 @@ pub fn cached_initramfs(dir: &Path, kernel: &Kernel, payload: &Payload) -> Resul
         kernel.version,
         env!("CARGO_PKG_VERSION")
     ));
-    if path.exists() {
+    if let Ok(f) = std::fs::File::options().append(true).open(&path) {
+        // Mark it used, for pruning.
+        let _ = f.set_modified(std::time::SystemTime::now());
         return Ok(path);
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -245,5 +247,31 @@ pub fn cached_initramfs(dir: &Path, kernel: &Kernel, payload: &Payload) -> Resul
         .map_err(|e| format!("{}: {e}", tmp.path().display()))?;
     tmp.persist(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    prune(dir, KEEP_INITRAMFS, std::time::Duration::from_secs(3600));
     Ok(path)
+}
+
+/// How many initramfs files the cache keeps (each rfish build and kernel makes one).
+pub const KEEP_INITRAMFS: usize = 3;
+
+/// Delete all but the `keep` most recently used initramfs files in `dir`, sparing any
+/// used within `grace` (another rfish may be about to boot it).
+pub fn prune(dir: &Path, keep: usize, grace: std::time::Duration) {
+    let now = std::time::SystemTime::now();
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with("initramfs-") && n.ends_with(".cpio")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    for (used, path) in files.into_iter().skip(keep) {
+        if now.duration_since(used).is_ok_and(|age| age > grace) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
