@@ -253,9 +253,12 @@ impl Appliance {
             let limit = hello_timeout(accel);
             let deadline = start + limit;
             let booted = wait_connect(&mut child, &listener, deadline).and_then(|conn| {
+                // Short read timeouts let the reader poll for Ctrl-C and QEMU's death.
+                let _ = conn.set_read_timeout(Some(Duration::from_millis(100)));
                 let mut chan = Channel {
                     conn,
                     pending: Vec::new(),
+                    buf: vec![0u8; 64 << 10],
                 };
                 let kernel = hello(&mut child, &mut chan, deadline, limit)?;
                 Ok((chan, kernel))
@@ -366,25 +369,12 @@ impl Appliance {
         }
     }
 
-    /// The serial console log so far.
-    pub fn console_log(&self) -> String {
-        String::from_utf8_lossy(
-            &std::fs::read(self.dir.path().join("console.log")).unwrap_or_default(),
-        )
-        .into_owned()
-    }
-
     /// What the serial console printed since the last call (or since boot).
     pub fn console_news(&mut self) -> String {
         let all = std::fs::read(self.dir.path().join("console.log")).unwrap_or_default();
         let from = self.console_seen.min(all.len());
         self.console_seen = all.len();
         String::from_utf8_lossy(&all[from..]).into_owned()
-    }
-
-    /// The process ID of QEMU.
-    pub fn qemu_pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// Unmount, power off and wait for QEMU (killing it if it does not stop in time).
@@ -539,6 +529,8 @@ fn wait_connect(
 struct Channel {
     conn: UnixStream,
     pending: Vec<u8>,
+    /// The read buffer, reused for every read.
+    buf: Vec<u8>,
 }
 
 /// Why no reply came.
@@ -561,8 +553,6 @@ impl Channel {
         deadline: Option<Instant>,
     ) -> Result<Reply, Failure> {
         let mut cancelled = false;
-        let _ = self.conn.set_read_timeout(Some(Duration::from_millis(100)));
-        let mut buf = vec![0u8; 64 << 10];
         loop {
             if self.pending.len() >= 4 {
                 let len = u32::from_be_bytes([
@@ -584,7 +574,7 @@ impl Channel {
                 self.send(&Request::Cancel)
                     .map_err(|e| Failure::Dead(e.to_string()))?;
             }
-            match self.conn.read(&mut buf) {
+            match self.conn.read(&mut self.buf) {
                 Ok(0) => {
                     // Usually QEMU is exiting: give it a moment, to say how it ended.
                     for _ in 0..100 {
@@ -595,7 +585,7 @@ impl Channel {
                     }
                     return Err(Failure::Dead("the control channel closed".into()));
                 }
-                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Ok(n) => self.pending.extend_from_slice(&self.buf[..n]),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     if let Ok(Some(s)) = child.try_wait() {
                         return Err(Failure::Dead(format!("QEMU exited ({s})")));

@@ -222,6 +222,22 @@ fn failure_text(stderr: &[u8]) -> String {
     text.strip_suffix('\n').unwrap_or(&text).to_string()
 }
 
+/// Run `argv` in the appliance with Ctrl-C cancelling it (rather than ending rfish):
+/// (the exit status or the appliance's failure, whether Ctrl-C was pressed).
+fn run_interruptible(
+    app: &mut Appliance,
+    argv: Vec<Vec<u8>>,
+    network: bool,
+    sink: impl FnMut(u8, &[u8]),
+) -> (Result<i32, String>, bool) {
+    let int = interrupt();
+    int.cancel.store(false, Ordering::SeqCst);
+    int.idle.store(false, Ordering::SeqCst);
+    let result = app.run(argv, network, &int.cancel, sink);
+    int.idle.store(true, Ordering::SeqCst);
+    (result, int.cancel.swap(false, Ordering::SeqCst))
+}
+
 /// Run `argv` in the guest root: its standard output, or an error carrying its stderr.
 fn run_in_guest(ctx: &mut Ctx<'_>, func: &str, argv: Vec<Vec<u8>>) -> Result<Vec<u8>, CmdError> {
     let s = &mut *ctx.session;
@@ -238,23 +254,18 @@ fn run_in_guest(ctx: &mut Ctx<'_>, func: &str, argv: Vec<Vec<u8>>) -> Result<Vec
     mount_in_guest(s, func)?;
     let network = s.network;
     let app = s.appliance.as_mut().expect("ensured");
-    let int = interrupt();
-    int.cancel.store(false, Ordering::SeqCst);
-    int.idle.store(false, Ordering::SeqCst);
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let result = app.run(argv, network, &int.cancel, |stream, data| {
+    let (result, cancelled) = run_interruptible(app, argv, network, |stream, data| {
         if stream == 1 {
             out.extend_from_slice(data);
         } else {
             err.extend_from_slice(data);
         }
     });
-    int.idle.store(true, Ordering::SeqCst);
     if s.verbose > 0 {
         eprint!("{}", app.console_news());
     }
-    let cancelled = int.cancel.swap(false, Ordering::SeqCst);
     match result {
         Ok(0) => Ok(out),
         Ok(_) if cancelled => Err(CmdError::api(func, "operation cancelled by user")),
@@ -294,7 +305,6 @@ pub fn shell_loop(s: &mut Session) -> i32 {
             app.kernel, app.accel
         );
     }
-    let int = interrupt();
     let mut stdin = std::io::stdin().lock();
     loop {
         if interactive {
@@ -309,22 +319,14 @@ pub fn shell_loop(s: &mut Session) -> i32 {
         if line.trim().is_empty() {
             continue;
         }
-        int.cancel.store(false, Ordering::SeqCst);
-        int.idle.store(false, Ordering::SeqCst);
-        let r = app.run(
-            sh_argv(line.as_bytes()),
-            s.network,
-            &int.cancel,
-            |stream, data| {
-                if stream == 1 {
-                    let _ = std::io::stdout().write_all(data);
-                    let _ = std::io::stdout().flush();
-                } else {
-                    let _ = std::io::stderr().write_all(data);
-                }
-            },
-        );
-        int.idle.store(true, Ordering::SeqCst);
+        let (r, _) = run_interruptible(app, sh_argv(line.as_bytes()), s.network, |stream, data| {
+            if stream == 1 {
+                let _ = std::io::stdout().write_all(data);
+                let _ = std::io::stdout().flush();
+            } else {
+                let _ = std::io::stderr().write_all(data);
+            }
+        });
         match r {
             Ok(0) => {}
             Ok(code) => eprintln!("[exit status {code}]"),

@@ -140,6 +140,17 @@ fn dev_numbers(sys: &Path) -> Option<(u64, u64)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
+/// Make block device node `path` for `(major, minor)`.
+fn block_node(path: &str, (major, minor): (u64, u64)) -> Result<(), String> {
+    nix::sys::stat::mknod(
+        path,
+        nix::sys::stat::SFlag::S_IFBLK,
+        nix::sys::stat::Mode::from_bits_truncate(0o660),
+        nix::sys::stat::makedev(major, minor),
+    )
+    .map_err(|e| format!("mknod {path}: {e}"))
+}
+
 /// The disk's partitions: (partition number, sysfs directory).
 fn partitions(disk: &str) -> Vec<(u32, std::path::PathBuf)> {
     let dir = format!("/sys/block/{disk}");
@@ -211,14 +222,8 @@ fn name_disks_by_target() -> Result<(), String> {
     }
     nodes.sort();
     nodes.dedup();
-    for (name, (major, minor)) in nodes {
-        nix::sys::stat::mknod(
-            name.as_str(),
-            nix::sys::stat::SFlag::S_IFBLK,
-            nix::sys::stat::Mode::from_bits_truncate(0o660),
-            nix::sys::stat::makedev(major, minor),
-        )
-        .map_err(|e| format!("mknod {name}: {e}"))?;
+    for (name, numbers) in nodes {
+        block_node(&name, numbers)?;
     }
     eprintln!("rfish-agent: disks renamed by SCSI target");
     Ok(())
@@ -252,14 +257,7 @@ fn name_extra_disks(count: usize) -> Result<(), String> {
         }
         let (major, minor) = dev_numbers(Path::new(&format!("/sys/block/{name}")))
             .ok_or_else(|| format!("{name}: no device numbers"))?;
-        let path = format!("/dev/rfish/{serial}");
-        nix::sys::stat::mknod(
-            path.as_str(),
-            nix::sys::stat::SFlag::S_IFBLK,
-            nix::sys::stat::Mode::from_bits_truncate(0o660),
-            nix::sys::stat::makedev(major, minor),
-        )
-        .map_err(|e| format!("mknod {path}: {e}"))?;
+        block_node(&format!("/dev/rfish/{serial}"), (major, minor))?;
     }
     Ok(())
 }
