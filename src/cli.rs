@@ -479,7 +479,7 @@ fn mount_at_start(session: &mut Session, inspect: bool, mounts: &[String]) -> Re
             (true, false) => format!("ro,{opts}"),
             (false, _) => opts.to_string(),
         };
-        if let Err(e) = mount::mount_device(&mut ctx, func, dev, mp, &opts, ro) {
+        if let Err(e) = mount::mount_device(&mut ctx, func, dev, mp, &opts, None, ro) {
             report(ctx.session, &e);
             return Err(1);
         }

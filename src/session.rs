@@ -91,8 +91,9 @@ pub struct Session {
     pub inspected: Vec<crate::inspect::OsInfo>,
     /// `--no-progress-bars`.
     pub no_progress_bars: bool,
-    /// The appliance, once a guest command has booted it.
-    pub appliance: Option<crate::appliance::launch::Appliance>,
+    /// The appliance (booted by the first guest command or non-native mount), shared with
+    /// the filesystems it serves.
+    pub link: crate::appliance::link::Link,
     /// `set-memsize` (MiB; `None`: RFISH_MEMSIZE or 512).
     pub memsize: Option<u32>,
     /// `set-smp` (0 means 1).
@@ -239,18 +240,22 @@ impl Session {
     }
 
     /// Open the filesystem on a device for mounting: (canonical device name, filesystem,
-    /// device is read-only). rfish drives ext2/3/4 natively; other types need the
-    /// appliance.
+    /// device is read-only). rfish drives ext2/3/4 natively; any other type blkid names
+    /// (or `vfstype` asks for) is mounted in the appliance, with `options`.
     pub fn open_filesystem(
         &mut self,
         func: &str,
         name: &str,
         want_rw: bool,
+        options: &str,
+        vfstype: Option<&str>,
     ) -> Result<(String, Arc<dyn crate::fs::Filesystem>, bool), CmdError> {
-        let (d, kind) = self.device_fs_type(func, name)?;
+        let (d, probed) = self.device_fs_type(func, name)?;
+        let kind = vfstype.unwrap_or(&probed).to_string();
+        let rw = want_rw && !d.read_only && !d.dev.is_read_only();
+        let native = matches!(probed.as_str(), "ext2" | "ext3" | "ext4");
         match kind.as_str() {
-            "ext2" | "ext3" | "ext4" => {
-                let rw = want_rw && !d.read_only && !d.dev.is_read_only();
+            "ext2" | "ext3" | "ext4" if native => {
                 let fs = if rw {
                     crate::fs::ext4::Ext4::open_rw(d.dev.clone())
                 } else {
@@ -259,20 +264,28 @@ impl Session {
                 .map_err(|e| CmdError::api(func, format!("{}: {e}", d.name)))?;
                 Ok((d.name, Arc::new(fs), !rw))
             }
-            "" => Err(CmdError::api(
-                func,
-                format!(
-                    "{}: wrong fs type, bad option, bad superblock on {}, missing codepage or helper program, or other error.",
-                    d.name, d.name
-                ),
-            )),
-            other => Err(CmdError::api(
-                func,
-                format!(
-                    "{}: {other} is not supported yet: rfish mounts ext2, ext3 and ext4 natively, and other filesystems will be mounted through its appliance",
-                    d.name
-                ),
-            )),
+            "" | "swap" | "LVM2_member" | "crypto_LUKS" | "linux_raid_member" => {
+                Err(CmdError::api(
+                    func,
+                    format!(
+                        "{}: wrong fs type, bad option, bad superblock on {}, missing codepage or helper program, or other error.",
+                        d.name, d.name
+                    ),
+                ))
+            }
+            _ => {
+                let read_only_dev = d.read_only || d.dev.is_read_only();
+                let fs = crate::commands::guest::open_remote(
+                    self,
+                    func,
+                    &d.name,
+                    &kind,
+                    rw,
+                    read_only_dev,
+                    options,
+                )?;
+                Ok((d.name, fs, !rw))
+            }
         }
     }
 
@@ -291,7 +304,12 @@ impl Session {
     pub fn reopen_filesystems(&mut self, func: &str) -> Result<(), CmdError> {
         let mounts = self.vfs.mounts().to_vec();
         for (i, m) in mounts.iter().enumerate() {
-            let (_, fs, _) = self.open_filesystem(func, &m.device, !m.read_only)?;
+            // The appliance's own mounts stay as they are (their caches follow the link's
+            // epoch).
+            if m.fs.appliance_mount().is_some() {
+                continue;
+            }
+            let (_, fs, _) = self.open_filesystem(func, &m.device, !m.read_only, "", None)?;
             self.vfs.set_fs(i, fs);
         }
         Ok(())

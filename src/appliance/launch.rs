@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::build::{self, Payload};
+use super::fsproto::{FsAnswer, FsOp};
 use super::proto::{self, PORT_NAME, Reply, Request};
 use crate::block::Device;
 use crate::block::nbd::NbdExport;
@@ -317,6 +318,20 @@ impl Appliance {
             match self.next_reply(&AtomicBool::new(false))? {
                 Reply::Ok => return Ok(()),
                 Reply::Error(m) => return Err(m),
+                Reply::Log(_) => {}
+                other => return Err(format!("unexpected answer from the agent: {other:?}")),
+            }
+        }
+    }
+
+    /// Perform file operation `op` on rfish's mount `id`: the answer, or the errno
+    /// (`Ok(Err(..))`); `Err` when the appliance failed.
+    pub fn fs(&mut self, id: u32, op: FsOp) -> Result<Result<FsAnswer, (i32, String)>, String> {
+        self.send(&Request::Fs { id, op })?;
+        loop {
+            match self.next_reply(&AtomicBool::new(false))? {
+                Reply::Fs(a) => return Ok(Ok(a)),
+                Reply::Errno { errno, message } => return Ok(Err((errno, message))),
                 Reply::Log(_) => {}
                 other => return Err(format!("unexpected answer from the agent: {other:?}")),
             }

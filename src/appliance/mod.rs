@@ -7,8 +7,11 @@
 pub mod agent;
 pub mod build;
 pub mod cpio;
+pub mod fsproto;
 pub mod kofile;
 pub mod launch;
 pub mod libs;
+pub mod link;
 pub mod modules;
 pub mod proto;
+pub mod remote;

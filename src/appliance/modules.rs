@@ -29,6 +29,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ("xfs", &["xfs"]),
     ("btrfs", &["btrfs"]),
     ("vfat", &["vfat", "nls_cp437", "nls_iso8859_1"]),
+    ("ntfs3", &["ntfs3"]),
     ("dm", &["dm_mod"]),
 ];
 

@@ -9,6 +9,8 @@
 
 use std::io::{self, Read, Write};
 
+use super::fsproto::{FsAnswer, FsOp};
+
 /// The protocol version the agent announces in its hello; rfish refuses any other.
 pub const VERSION: u32 = 1;
 
@@ -55,6 +57,26 @@ pub enum Request {
     Cancel,
     /// Unmount everything and power off.
     Shutdown,
+    /// Mount a filesystem for rfish's own file operations at the agent's private place
+    /// for mount `id` (the spec's mountpoint is ignored).
+    Attach {
+        /// rfish's number for the mount.
+        id: u32,
+        /// What to mount.
+        spec: MountSpec,
+    },
+    /// Sync and unmount mount `id`.
+    Detach {
+        /// rfish's number for the mount.
+        id: u32,
+    },
+    /// A file operation on mount `id`: answered by [`Reply::Fs`] or [`Reply::Errno`].
+    Fs {
+        /// rfish's number for the mount.
+        id: u32,
+        /// The operation.
+        op: FsOp,
+    },
 }
 
 /// What the agent answers.
@@ -82,6 +104,15 @@ pub enum Reply {
     Exited(i32),
     /// A diagnostic line from the agent (shown with `-v`).
     Log(String),
+    /// A file operation succeeded.
+    Fs(FsAnswer),
+    /// A file operation failed with the kernel's errno.
+    Errno {
+        /// The Linux errno.
+        errno: i32,
+        /// What failed.
+        message: String,
+    },
 }
 
 /// A protocol violation or transport failure.
@@ -110,30 +141,36 @@ impl From<io::Error> for ProtoError {
     }
 }
 
-struct Enc(Vec<u8>);
+/// A frame body being written.
+pub(crate) struct Enc(pub(crate) Vec<u8>);
 
 impl Enc {
-    fn new(kind: u8) -> Enc {
+    pub(crate) fn new(kind: u8) -> Enc {
         Enc(vec![kind])
     }
-    fn u8(&mut self, v: u8) -> &mut Enc {
+    pub(crate) fn u8(&mut self, v: u8) -> &mut Enc {
         self.0.push(v);
         self
     }
-    fn u32(&mut self, v: u32) -> &mut Enc {
+    pub(crate) fn u32(&mut self, v: u32) -> &mut Enc {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
-    fn bytes(&mut self, b: &[u8]) -> &mut Enc {
+    pub(crate) fn u64(&mut self, v: u64) -> &mut Enc {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Enc {
         self.u32(b.len() as u32);
         self.0.extend_from_slice(b);
         self
     }
 }
 
-struct Dec<'a> {
-    body: &'a [u8],
-    at: usize,
+/// A frame body being read; every read is bounded by the body.
+pub(crate) struct Dec<'a> {
+    pub(crate) body: &'a [u8],
+    pub(crate) at: usize,
 }
 
 impl<'a> Dec<'a> {
@@ -147,28 +184,34 @@ impl<'a> Dec<'a> {
         self.at = end;
         Ok(s)
     }
-    fn u8(&mut self) -> Result<u8, ProtoError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, ProtoError> {
         Ok(self.take(1)?[0])
     }
-    fn u32(&mut self) -> Result<u32, ProtoError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, ProtoError> {
+        let b = self.take(8)?;
+        Ok(u64::from_be_bytes([
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+        ]))
+    }
+    pub(crate) fn u32(&mut self) -> Result<u32, ProtoError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn bytes(&mut self) -> Result<Vec<u8>, ProtoError> {
+    pub(crate) fn bytes(&mut self) -> Result<Vec<u8>, ProtoError> {
         let n = self.u32()? as usize;
         Ok(self.take(n)?.to_vec())
     }
-    fn string(&mut self) -> Result<String, ProtoError> {
+    pub(crate) fn string(&mut self) -> Result<String, ProtoError> {
         String::from_utf8(self.bytes()?).map_err(|_| ProtoError::Malformed("not UTF-8".into()))
     }
-    fn bool(&mut self) -> Result<bool, ProtoError> {
+    pub(crate) fn bool(&mut self) -> Result<bool, ProtoError> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
             b => Err(ProtoError::Malformed(format!("boolean {b}"))),
         }
     }
-    fn end(&self) -> Result<(), ProtoError> {
+    pub(crate) fn end(&self) -> Result<(), ProtoError> {
         if self.at == self.body.len() {
             Ok(())
         } else {
@@ -205,6 +248,27 @@ impl Request {
             }
             Request::Cancel => vec![4],
             Request::Shutdown => vec![5],
+            Request::Attach { id, spec: m } => {
+                let mut e = Enc::new(6);
+                e.u32(*id)
+                    .bytes(m.device.as_bytes())
+                    .bytes(m.mountpoint.as_bytes())
+                    .bytes(m.vfstype.as_bytes())
+                    .bytes(m.options.as_bytes())
+                    .u8(m.read_only.into());
+                e.0
+            }
+            Request::Detach { id } => {
+                let mut e = Enc::new(7);
+                e.u32(*id);
+                e.0
+            }
+            Request::Fs { id, op } => {
+                let mut e = Enc::new(8);
+                e.u32(*id);
+                op.encode_into(&mut e);
+                e.0
+            }
         }
     }
 
@@ -237,6 +301,21 @@ impl Request {
             }
             4 => Request::Cancel,
             5 => Request::Shutdown,
+            6 => Request::Attach {
+                id: d.u32()?,
+                spec: MountSpec {
+                    device: d.string()?,
+                    mountpoint: d.string()?,
+                    vfstype: d.string()?,
+                    options: d.string()?,
+                    read_only: d.bool()?,
+                },
+            },
+            7 => Request::Detach { id: d.u32()? },
+            8 => Request::Fs {
+                id: d.u32()?,
+                op: FsOp::decode_from(&mut d)?,
+            },
             k => return Err(ProtoError::Malformed(format!("request kind {k}"))),
         };
         d.end()?;
@@ -274,6 +353,16 @@ impl Reply {
                 e.bytes(m.as_bytes());
                 e.0
             }
+            Reply::Fs(a) => {
+                let mut e = Enc::new(0x86);
+                a.encode_into(&mut e);
+                e.0
+            }
+            Reply::Errno { errno, message } => {
+                let mut e = Enc::new(0x87);
+                e.u32(*errno as u32).bytes(message.as_bytes());
+                e.0
+            }
         }
     }
 
@@ -299,6 +388,11 @@ impl Reply {
             }
             0x84 => Reply::Exited(d.u32()? as i32),
             0x85 => Reply::Log(String::from_utf8_lossy(&d.bytes()?).into_owned()),
+            0x86 => Reply::Fs(FsAnswer::decode_from(&mut d)?),
+            0x87 => Reply::Errno {
+                errno: d.u32()? as i32,
+                message: String::from_utf8_lossy(&d.bytes()?).into_owned(),
+            },
             k => return Err(ProtoError::Malformed(format!("reply kind {k:#x}"))),
         };
         d.end()?;

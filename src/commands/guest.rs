@@ -62,24 +62,34 @@ fn settings(s: &Session) -> Result<Settings, String> {
     })
 }
 
+/// Most logical volumes attached to the appliance as disks of their own.
+const MAX_LV_DISKS: usize = 24;
+
 /// A running appliance for `func`, booted now if needed (again if networking was turned
-/// on since it booted, or if it died).
-fn ensure(s: &mut Session, func: &str) -> Result<(), CmdError> {
+/// on since it booted, if the partition tables or logical volumes changed, or if it
+/// died). rfish's own mounts in an appliance that is replaced are mounted again in the
+/// new one.
+pub(crate) fn ensure(s: &mut Session, func: &str) -> Result<(), CmdError> {
     s.open_drives(func)?;
     let layout = drive_layout(s);
-    let extra = extra_devices(s);
-    let stale = s.appliance.as_ref().is_some_and(|a| {
+    let extra = extra_devices(s, func)?;
+    let link = s.link.clone();
+    let stale = link.lock().app.as_ref().is_some_and(|a| {
         (s.network && !a.network)
             || a.layout != layout
             || extra.iter().any(|e| !a.extra.contains(e))
     });
     if stale {
         hand_back(s)?;
-        if let Some(a) = s.appliance.take() {
+        s.vfs
+            .commit_all()
+            .map_err(|e| CmdError::api(func, e.to_string()))?;
+        let old = link.lock().app.take();
+        if let Some(a) = old {
             let _ = a.shutdown();
         }
     }
-    if s.appliance.is_some() {
+    if link.is_up() {
         return Ok(());
     }
     let mut drives: Vec<Drive> = s
@@ -102,7 +112,7 @@ fn ensure(s: &mut Session, func: &str) -> Result<(), CmdError> {
     let settings = settings(s).map_err(|e| CmdError::api(func, e))?;
     let mut app = Appliance::launch(&drives, &settings).map_err(|e| CmdError::api(func, e))?;
     app.layout = layout;
-    app.extra = extra;
+    app.extra = extra.clone();
     if s.verbose > 0 {
         eprint!("{}", app.console_news());
         eprintln!(
@@ -112,8 +122,70 @@ fn ensure(s: &mut Session, func: &str) -> Result<(), CmdError> {
             app.kernel
         );
     }
-    s.appliance = Some(app);
+    let mut st = link.lock();
+    st.epoch += 1;
+    let attached = std::mem::take(&mut st.attached);
+    for (id, mut a) in attached {
+        a.spec.device = guest_device(&a.device, &extra);
+        match app.call(&Request::Attach {
+            id,
+            spec: a.spec.clone(),
+        }) {
+            Ok(()) => {
+                st.attached.insert(id, a);
+            }
+            Err(e) => eprintln!("rfish: {}: could not mount it again: {e}", a.device),
+        }
+    }
+    st.app = Some(app);
     Ok(())
+}
+
+/// Mount `device` (rfish's name) of type `vfstype` in the appliance for rfish's file
+/// commands, booting the appliance if needed. XFS on a read-only device is mounted with
+/// norecovery (its log cannot be replayed), as guestfish does.
+pub(crate) fn open_remote(
+    s: &mut Session,
+    func: &str,
+    device: &str,
+    vfstype: &str,
+    rw: bool,
+    read_only_dev: bool,
+    options: &str,
+) -> Result<Arc<dyn crate::fs::Filesystem>, CmdError> {
+    s.vfs
+        .commit_all()
+        .map_err(|e| CmdError::api(func, e.to_string()))?;
+    s.flush_drives().map_err(|e| CmdError::api(func, e))?;
+    ensure(s, func)?;
+    let extra = s
+        .link
+        .lock()
+        .app
+        .as_ref()
+        .map(|a| a.extra.clone())
+        .unwrap_or_default();
+    let mut opts: Vec<&str> = options
+        .split(',')
+        .filter(|o| !o.is_empty() && *o != "ro" && *o != "rw")
+        .collect();
+    if vfstype == "xfs" && read_only_dev && !opts.contains(&"norecovery") {
+        opts.push("norecovery");
+    }
+    let spec = MountSpec {
+        device: guest_device(device, &extra),
+        mountpoint: String::new(),
+        vfstype: vfstype.to_string(),
+        options: opts.join(","),
+        read_only: !rw,
+    };
+    let id = s
+        .link
+        .attach(device, spec)
+        .map_err(|e| CmdError::api(func, format!("{device}: {e}")))?;
+    let fs = crate::appliance::remote::RemoteFs::new(s.link.clone(), id, vfstype, rw)
+        .map_err(|e| CmdError::api(func, format!("{device}: {e}")))?;
+    Ok(Arc::new(fs))
 }
 
 /// Every drive's partition table (what the guest kernel reads at boot; rfish's partition
@@ -125,16 +197,34 @@ fn drive_layout(s: &Session) -> Vec<Option<crate::part::PartTable>> {
         .collect()
 }
 
-/// The mounted devices the guest kernel cannot name itself (logical volumes: the
-/// appliance has no device-mapper setup; rfish decodes them and attaches each as a disk).
-fn extra_devices(s: &Session) -> Vec<String> {
+/// The devices the guest kernel cannot name itself: logical volumes (the appliance has no
+/// device-mapper setup; rfish decodes them and attaches each as a disk). Every volume of
+/// the session's volume groups is attached (up to [`MAX_LV_DISKS`]), so mounting one later
+/// needs no new boot; mounted ones come first.
+fn extra_devices(s: &mut Session, func: &str) -> Result<Vec<String>, CmdError> {
     let mut out: Vec<String> = Vec::new();
-    for m in s.vfs.mounts() {
-        if crate::part::parse_device_name(&m.device).is_none() && !out.contains(&m.device) {
-            out.push(m.device.clone());
+    let mounted = s.vfs.mounts().iter().map(|m| m.device.clone());
+    let attached: Vec<String> = s
+        .link
+        .lock()
+        .attached
+        .values()
+        .map(|a| a.device.clone())
+        .collect();
+    for d in mounted.chain(attached) {
+        if crate::part::parse_device_name(&d).is_none() && !out.contains(&d) {
+            out.push(d);
         }
     }
-    out
+    for vg in s.volume_groups(func)? {
+        for lv in &vg.lvs {
+            let name = format!("/dev/{}/{}", vg.name, lv.name);
+            if out.len() < MAX_LV_DISKS && !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The guest kernel's name for a device rfish names `device`.
@@ -148,22 +238,35 @@ fn guest_device(device: &str, extra: &[String]) -> String {
     }
 }
 
-/// Mount the session's filesystems in the appliance (if they are not already).
+/// Mount the session's filesystems in the appliance (if they are not already): native
+/// ones from their devices, the appliance's own mounts bound from where they are.
 fn mount_in_guest(s: &mut Session, func: &str) -> Result<(), CmdError> {
-    if s.appliance.as_ref().is_some_and(|a| a.mounted) {
+    let link = s.link.clone();
+    if link.lock().app.as_ref().is_some_and(|a| a.mounted) {
         return Ok(());
     }
     s.vfs
         .commit_all()
         .map_err(|e| CmdError::api(func, e.to_string()))?;
     s.flush_drives().map_err(|e| CmdError::api(func, e))?;
-    let extra = s
-        .appliance
+    let extra = link
+        .lock()
+        .app
         .as_ref()
         .map(|a| a.extra.clone())
         .unwrap_or_default();
     let mut specs = Vec::new();
     for m in s.vfs.mounts().to_vec() {
+        if let Some(id) = m.fs.appliance_mount() {
+            specs.push(MountSpec {
+                device: crate::appliance::agent::remote_place(id),
+                mountpoint: m.mountpoint.clone(),
+                vfstype: "bind".into(),
+                options: String::new(),
+                read_only: m.read_only,
+            });
+            continue;
+        }
         let (_, vfstype) = s.device_fs_type(func, &m.device)?;
         let options = m
             .options
@@ -179,7 +282,8 @@ fn mount_in_guest(s: &mut Session, func: &str) -> Result<(), CmdError> {
             read_only: m.read_only,
         });
     }
-    let app = s.appliance.as_mut().expect("ensured");
+    let mut st = link.lock();
+    let app = st.app.as_mut().expect("ensured");
     for spec in &specs {
         if let Err(e) = app.call(&Request::Mount(spec.clone())) {
             let _ = app.call(&Request::UmountAll);
@@ -191,17 +295,24 @@ fn mount_in_guest(s: &mut Session, func: &str) -> Result<(), CmdError> {
 }
 
 /// Give the filesystems back to rfish after guest commands: the agent syncs, unmounts
-/// and drops its caches; rfish reopens its native filesystems (their caches would be
-/// stale). Does nothing when the appliance has nothing mounted.
+/// the guest root and drops its caches; rfish reopens its native filesystems (their
+/// caches would be stale) and its appliance mounts forget what they cached. Does nothing
+/// when the appliance has nothing mounted.
 pub fn hand_back(s: &mut Session) -> Result<(), CmdError> {
-    let Some(app) = s.appliance.as_mut() else {
-        return Ok(());
+    let link = s.link.clone();
+    let result = {
+        let mut st = link.lock();
+        let Some(app) = st.app.as_mut() else {
+            return Ok(());
+        };
+        if !app.mounted {
+            return Ok(());
+        }
+        app.mounted = false;
+        let r = app.call(&Request::UmountAll);
+        st.epoch += 1;
+        r
     };
-    if !app.mounted {
-        return Ok(());
-    }
-    app.mounted = false;
-    let result = app.call(&Request::UmountAll);
     let reopened = s.reopen_filesystems("command");
     result.map_err(|e| CmdError::api("command", e))?;
     reopened
@@ -210,10 +321,14 @@ pub fn hand_back(s: &mut Session) -> Result<(), CmdError> {
 /// Shut the appliance down (at the end of the session, `shutdown`, `reopen`).
 pub fn close(s: &mut Session) -> Result<(), CmdError> {
     hand_back(s)?;
-    match s.appliance.take() {
+    let committed = s.vfs.commit_all();
+    let app = s.link.lock().app.take();
+    let r = match app {
         Some(a) => a.shutdown().map_err(|e| CmdError::api("shutdown", e)),
         None => Ok(()),
-    }
+    };
+    committed.map_err(|e| CmdError::api("shutdown", e.to_string()))?;
+    r
 }
 
 /// libguestfs's error text for a failed program: its stderr without the last newline.
@@ -253,7 +368,9 @@ fn run_in_guest(ctx: &mut Ctx<'_>, func: &str, argv: Vec<Vec<u8>>) -> Result<Vec
     ensure(s, func)?;
     mount_in_guest(s, func)?;
     let network = s.network;
-    let app = s.appliance.as_mut().expect("ensured");
+    let link = s.link.clone();
+    let mut st = link.lock();
+    let app = st.app.as_mut().expect("ensured");
     let mut out = Vec::new();
     let mut err = Vec::new();
     let (result, cancelled) = run_interruptible(app, argv, network, |stream, data| {
@@ -273,9 +390,10 @@ fn run_in_guest(ctx: &mut Ctx<'_>, func: &str, argv: Vec<Vec<u8>>) -> Result<Vec
         Err(e) => {
             // The appliance is gone: forget it (the next guest command boots a new one),
             // and reload rfish's view of whatever the guest wrote before dying.
-            if let Some(a) = s.appliance.take() {
+            if let Some(a) = st.app.take() {
                 drop(a);
             }
+            drop(st);
             let _ = s.reopen_filesystems(func);
             Err(CmdError::api(func, e))
         }
@@ -298,7 +416,9 @@ pub fn shell_loop(s: &mut Session) -> i32 {
         return 1;
     }
     let interactive = std::io::stdin().is_terminal();
-    let app = s.appliance.as_mut().expect("ensured");
+    let link = s.link.clone();
+    let mut st = link.lock();
+    let app = st.app.as_mut().expect("ensured");
     if interactive {
         eprintln!(
             "rfish appliance: kernel {} ({}); the guest is mounted on /. Ctrl-D ends.",

@@ -37,7 +37,19 @@ fn candidates(s: &mut Session, func: &str) -> Result<Vec<Candidate>, CmdError> {
 pub fn inspect_os(s: &mut Session) -> Result<Vec<String>, CmdError> {
     s.vfs.umount_all();
     let c = candidates(s, "inspect_os")?;
-    s.inspected = crate::inspect::inspect(&c);
+    // Other root filesystem types are mounted read-only in the appliance while inspected.
+    let mut open_other =
+        |cand: &Candidate| match s.open_filesystem("inspect_os", &cand.name, false, "", None) {
+            Ok((_, fs, _)) => Some(fs),
+            Err(e) => {
+                if let CmdError::Api(m) = e {
+                    eprintln!("rfish: inspecting {}: {m}", cand.name);
+                }
+                None
+            }
+        };
+    let found = crate::inspect::inspect(&c, &mut open_other);
+    s.inspected = found;
     Ok(s.inspected.iter().map(|o| o.root.clone()).collect())
 }
 
@@ -328,7 +340,7 @@ pub fn mount_root(ctx: &mut Ctx<'_>, root: &str) -> Result<bool, CmdError> {
         } else {
             ("mount", "")
         };
-        let r = super::mount::mount_device(ctx, func, dev, mp, opts, ro);
+        let r = super::mount::mount_device(ctx, func, dev, mp, opts, None, ro);
         if let Err(e) = r {
             super::report(ctx.session, &e);
             if mp == "/" {

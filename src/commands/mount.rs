@@ -18,6 +18,7 @@ pub(crate) fn mount_device(
     device: &str,
     mountpoint: &str,
     options: &str,
+    vfstype: Option<&str>,
     force_ro: bool,
 ) -> Result<Value, CmdError> {
     let ro_opt = options.split(',').any(|o| o == "ro");
@@ -25,6 +26,8 @@ pub(crate) fn mount_device(
         func,
         device,
         !(force_ro || ro_opt || ctx.session.read_only),
+        options,
+        vfstype,
     )?;
     let m = Mount {
         device: name,
@@ -61,9 +64,11 @@ pub static MOUNT: CommandSpec = cmd(
     "mount a guest disk at a position in the filesystem",
     "Mount a guest disk at a position in the filesystem. / must be mounted first; every \
      other mountpoint must be a directory that exists. ext2, ext3 and ext4 are read and \
-     written natively. A read-only drive (--ro) gives a read-only mount.",
+     written natively; any other filesystem (XFS, btrfs, vfat, NTFS, ...) is mounted by \
+     the kernel of rfish's appliance, which boots for it, and every file command works on \
+     it the same way. A read-only drive (--ro) gives a read-only mount.",
     &["mount /dev/sda1 /"],
-    |ctx, args| mount_device(ctx, "mount", &args.text(0), &args.text(1), "", false),
+    |ctx, args| mount_device(ctx, "mount", &args.text(0), &args.text(1), "", None, false),
 );
 
 /// `mount-ro`.
@@ -74,7 +79,17 @@ pub static MOUNT_RO: CommandSpec = cmd(
     "mount a guest disk, read-only",
     "The same as mount, but the filesystem is mounted read-only.",
     &["mount-ro /dev/sda1 /"],
-    |ctx, args| mount_device(ctx, "mount_ro", &args.text(0), &args.text(1), "ro", true),
+    |ctx, args| {
+        mount_device(
+            ctx,
+            "mount_ro",
+            &args.text(0),
+            &args.text(1),
+            "ro",
+            None,
+            true,
+        )
+    },
 );
 
 /// `mount-options`.
@@ -98,6 +113,7 @@ pub static MOUNT_OPTIONS: CommandSpec = cmd(
             &args.text(1),
             &args.text(2),
             &opts,
+            None,
             false,
         )
     },
@@ -114,20 +130,23 @@ pub static MOUNT_VFS: CommandSpec = cmd(
     ],
     RetType::Err,
     "mount a guest disk with mount options and vfstype",
-    "The same as mount-options, naming the filesystem type (ext2, ext3 or ext4 for the \
-     native driver).",
+    "The same as mount-options, naming the filesystem type: ext2, ext3 or ext4 on an \
+     ext2/3/4 filesystem use the native driver; any other type is mounted by the \
+     appliance's kernel.",
     &["mount-vfs ro ext4 /dev/sda1 /"],
     |ctx, args| {
         let vfstype = args.text(1);
         let device = args.text(2);
-        if !matches!(vfstype.as_str(), "ext2" | "ext3" | "ext4") {
-            return Err(CmdError::api(
-                "mount_vfs",
-                format!("{device}: unknown filesystem type '{vfstype}'"),
-            ));
-        }
         let opts = args.text(0);
-        mount_device(ctx, "mount_vfs", &device, &args.text(3), &opts, false)
+        mount_device(
+            ctx,
+            "mount_vfs",
+            &device,
+            &args.text(3),
+            &opts,
+            Some(&vfstype),
+            false,
+        )
     },
 );
 

@@ -48,6 +48,8 @@ pub enum Errno {
     NotTty,
     /// EACCES.
     Access,
+    /// EIO (and any error rfish has no name for).
+    Io,
 }
 
 impl Errno {
@@ -74,6 +76,34 @@ impl Errno {
             Errno::CrossDevice => "Invalid cross-device link",
             Errno::NotPermitted => "Operation not permitted",
             Errno::TooBig => "File too large",
+            Errno::Io => "Input/output error",
+        }
+    }
+
+    /// The error for a Linux errno number (one rfish has no variant for is EIO).
+    pub fn from_linux(n: i32) -> Errno {
+        match n {
+            1 => Errno::NotPermitted,
+            2 => Errno::NotFound,
+            13 => Errno::Access,
+            16 => Errno::Busy,
+            17 => Errno::Exists,
+            18 => Errno::CrossDevice,
+            20 => Errno::NotDir,
+            21 => Errno::IsDir,
+            22 => Errno::Invalid,
+            25 => Errno::NotTty,
+            27 => Errno::TooBig,
+            28 => Errno::NoSpace,
+            30 => Errno::ReadOnly,
+            31 => Errno::TooManyLinks,
+            36 => Errno::NameTooLong,
+            39 => Errno::NotEmpty,
+            40 => Errno::Loop,
+            61 => Errno::NoData,
+            95 => Errno::NotSupported,
+            126 => Errno::NoKey,
+            _ => Errno::Io,
         }
     }
 }

@@ -154,7 +154,7 @@ pub struct StatVfs {
 }
 
 /// What a new inode is made with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NewNode {
     /// Type and permission bits (`S_IFREG | 0o644`, ...).
     pub mode: u32,
@@ -167,7 +167,7 @@ pub struct NewNode {
 }
 
 /// Attribute changes; `None` leaves a field alone. ctime always becomes now.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SetAttr {
     /// Permission bits (the type is kept).
     pub mode: Option<u32>,
@@ -292,4 +292,9 @@ pub trait Filesystem: Send + Sync {
     }
     /// Forget every change since the last commit.
     fn rollback(&self) {}
+    /// rfish's number for this filesystem's mount in the appliance, when the appliance's
+    /// kernel drives it.
+    fn appliance_mount(&self) -> Option<u32> {
+        None
+    }
 }

@@ -132,7 +132,8 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    fn get(&self, key: &str) -> Option<&str> {
+    /// A probe value (`TYPE`, `UUID`, ...).
+    pub fn get(&self, key: &str) -> Option<&str> {
         self.probe
             .iter()
             .find(|(k, _)| *k == key)
@@ -254,17 +255,29 @@ fn hostname(vfs: &Vfs) -> String {
     "unknown".into()
 }
 
-/// Inspect the candidates: every Linux root found, in candidate order.
-pub fn inspect(candidates: &[Candidate]) -> Vec<OsInfo> {
+/// Filesystem types a Linux root is looked for on.
+pub const ROOT_TYPES: &[&str] = &["ext2", "ext3", "ext4", "xfs", "btrfs"];
+
+/// Inspect the candidates: every Linux root found, in candidate order. ext2/3/4 are read
+/// natively; `open_other` opens the other [`ROOT_TYPES`] read-only (through the appliance).
+pub fn inspect(
+    candidates: &[Candidate],
+    open_other: &mut dyn FnMut(&Candidate) -> Option<Arc<dyn Filesystem>>,
+) -> Vec<OsInfo> {
     let mut out = Vec::new();
     for c in candidates {
-        if !matches!(c.get("TYPE"), Some("ext2" | "ext3" | "ext4")) {
-            continue;
-        }
-        let Ok(fs) = crate::fs::ext4::Ext4::open(c.dev.clone()) else {
-            continue;
+        let fs: Arc<dyn Filesystem> = match c.get("TYPE") {
+            Some("ext2" | "ext3" | "ext4") => match crate::fs::ext4::Ext4::open(c.dev.clone()) {
+                Ok(fs) => Arc::new(fs),
+                Err(_) => continue,
+            },
+            Some(t) if ROOT_TYPES.contains(&t) => match open_other(c) {
+                Some(fs) => fs,
+                None => continue,
+            },
+            _ => continue,
         };
-        let vfs = private_vfs(&c.name, Arc::new(fs));
+        let vfs = private_vfs(&c.name, fs);
         if !is_linux_root(&vfs) {
             continue;
         }

@@ -334,7 +334,6 @@ fn fs_group(vfstype: &str) -> &str {
 
 /// Mount one of the user's filesystems under /sysroot.
 pub fn mount(modules: &mut Modules, m: &MountSpec) -> Result<(), String> {
-    modules.load(fs_group(&m.vfstype))?;
     let target = format!(
         "{SYSROOT}{}",
         if m.mountpoint == "/" {
@@ -343,9 +342,46 @@ pub fn mount(modules: &mut Modules, m: &MountSpec) -> Result<(), String> {
             &m.mountpoint
         }
     );
-    if !Path::new(&target).is_dir() {
+    mount_on(modules, m, &target)
+}
+
+/// The kernel's name for a filesystem type blkid names (`ntfs` is the ntfs3 driver).
+fn kernel_type(vfstype: &str) -> &str {
+    match vfstype {
+        "ntfs" => "ntfs3",
+        other => other,
+    }
+}
+
+/// Mount `m.device` on `target` (an existing directory). Type `bind` bind-mounts the
+/// directory `m.device` (one of rfish's own mounts, shown to guest programs).
+pub fn mount_on(modules: &mut Modules, m: &MountSpec, target: &str) -> Result<(), String> {
+    if !Path::new(target).is_dir() {
         return Err(format!("{target}: mount point is not a directory"));
     }
+    if m.vfstype == "bind" {
+        nix::mount::mount(
+            Some(m.device.as_str()),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| format!("bind {} on {target}: {e}", m.device))?;
+        if m.read_only {
+            nix::mount::mount(
+                None::<&str>,
+                target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(|e| format!("remount {target} read-only: {e}"))?;
+        }
+        return Ok(());
+    }
+    let vfstype = kernel_type(&m.vfstype);
+    modules.load(fs_group(vfstype))?;
     let flags = if m.read_only {
         MsFlags::MS_RDONLY
     } else {
@@ -361,20 +397,20 @@ pub fn mount(modules: &mut Modules, m: &MountSpec) -> Result<(), String> {
     }
     let data = (!m.options.is_empty()).then_some(m.options.as_str());
     let start = Instant::now();
-    let r = nix::mount::mount(
-        Some(m.device.as_str()),
-        target.as_str(),
-        Some(m.vfstype.as_str()),
-        flags,
-        data,
-    )
-    .map_err(|e| format!("mount {} on {target}: {e}", m.device));
+    let r = nix::mount::mount(Some(m.device.as_str()), target, Some(vfstype), flags, data)
+        .map_err(|e| format!("mount {} on {target}: {e}", m.device));
     eprintln!(
         "rfish-agent: mount {} on {target}: {} ms",
         m.device,
         start.elapsed().as_millis()
     );
     r
+}
+
+/// Sync and unmount `target`.
+pub fn umount_one(target: &str) -> Result<(), String> {
+    nix::unistd::sync();
+    nix::mount::umount2(target, MntFlags::empty()).map_err(|e| format!("umount {target}: {e}"))
 }
 
 /// Mountpoints at or under `prefix` in /proc/mounts, deepest first.

@@ -7,6 +7,7 @@
 //! so no code runs between fork and exec.
 
 mod boot;
+mod files;
 mod run;
 
 use std::fs::File;
@@ -16,6 +17,11 @@ use super::proto::{self, ProtoError, Reply, Request};
 
 /// The guest root under which the user's filesystems are mounted.
 pub const SYSROOT: &str = "/sysroot";
+
+/// Where the agent mounts rfish's own mount `id` (outside the guest root).
+pub fn remote_place(id: u32) -> String {
+    files::place(id)
+}
 
 /// The agent's entry point.
 pub fn main() -> i32 {
@@ -56,6 +62,7 @@ fn serve() -> Result<(), String> {
     );
     let mut modules = boot.modules;
     let runner = run::Runner::default();
+    let mut files = files::Files::default();
     loop {
         let body = match proto::read_frame(&mut reader) {
             Ok(b) => b,
@@ -94,9 +101,36 @@ fn serve() -> Result<(), String> {
             Request::Shutdown => {
                 runner.cancel();
                 runner.unbind();
-                let r = boot::umount_all();
+                let mut r = boot::umount_all();
+                for id in files.ids() {
+                    files.detach(id);
+                    r = r.and(boot::umount_one(&files::place(id)));
+                }
                 send(&port, &answer(r));
                 return Ok(());
+            }
+            Request::Attach { id, spec } => {
+                let place = files::place(id);
+                let r = std::fs::create_dir_all(&place)
+                    .map_err(|e| format!("{place}: {e}"))
+                    .and_then(|()| boot::mount_on(&mut modules, &spec, &place))
+                    .and_then(|()| {
+                        files.attach(id).inspect_err(|_| {
+                            let _ = boot::umount_one(&place);
+                        })
+                    });
+                send(&port, &answer(r));
+            }
+            Request::Detach { id } => {
+                files.detach(id);
+                send(&port, &answer(boot::umount_one(&files::place(id))));
+            }
+            Request::Fs { id, op } => {
+                let reply = match files.perform(id, op) {
+                    Ok(a) => Reply::Fs(a),
+                    Err((errno, message)) => Reply::Errno { errno, message },
+                };
+                send(&port, &reply);
             }
         }
     }

@@ -1,0 +1,508 @@
+//! A filesystem the appliance's kernel drives (XFS, btrfs, vfat, NTFS, ...), behind the
+//! same [`Filesystem`] trait as rfish's native ext4 driver, so every file command works on
+//! it unchanged.
+//!
+//! Inodes are the guest kernel's inode numbers; rfish remembers a path (relative to the
+//! filesystem's root) for each inode it has seen and names files to the agent by path.
+//! Round trips are what cost, so: a directory listing comes with every entry's attributes in
+//! one answer; attributes, lookups and listings are cached until something changes them
+//! (rfish's own writes drop exactly what they change; a guest program drops everything);
+//! reads fetch at least 1 MiB ahead; consecutive writes to one file are gathered into
+//! 4 MiB requests.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::fsproto::{DATA_CHUNK, FsAnswer, FsOp};
+use super::link::{Link, LinkError};
+use crate::block::BlockError;
+use crate::fs::{
+    DirEntry, Errno, Filesystem, FsError, FsResult, Ino, NewNode, SetAttr, Stat, StatVfs, Xattrs,
+};
+
+/// The least a read fetches.
+const READ_AHEAD: usize = 1 << 20;
+
+/// A filesystem mounted in the appliance.
+pub struct RemoteFs {
+    link: Link,
+    id: u32,
+    vfstype: String,
+    writable: bool,
+    root: Ino,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    epoch: u64,
+    /// A path for each inode seen (kept across epochs: a path stays a good guess).
+    paths: HashMap<Ino, Vec<u8>>,
+    stats: HashMap<Ino, Stat>,
+    dirs: HashMap<Ino, Vec<DirEntry>>,
+    names: HashMap<(Ino, Vec<u8>), Ino>,
+    /// Read-ahead: (inode, offset, bytes).
+    window: Option<(Ino, u64, Vec<u8>)>,
+    /// Gathered writes not sent yet: (inode, offset, bytes).
+    pending: Option<(Ino, u64, Vec<u8>)>,
+}
+
+impl Cache {
+    fn forget(&mut self, ino: Ino) {
+        self.stats.remove(&ino);
+        if self.window.as_ref().is_some_and(|w| w.0 == ino) {
+            self.window = None;
+        }
+    }
+
+    fn forget_dir(&mut self, dir: Ino, name: &[u8]) {
+        self.forget(dir);
+        self.dirs.remove(&dir);
+        if let Some(ino) = self.names.remove(&(dir, name.to_vec())) {
+            self.forget(ino);
+        }
+    }
+
+    fn learn(&mut self, path: Vec<u8>, dir: Option<Ino>, name: &[u8], stat: Stat) -> Ino {
+        let ino = stat.ino;
+        if let Some(d) = dir {
+            self.names.insert((d, name.to_vec()), ino);
+        }
+        self.paths.insert(ino, path);
+        self.stats.insert(ino, stat);
+        ino
+    }
+}
+
+fn link_error(e: LinkError) -> FsError {
+    match e {
+        LinkError::Errno(n, _) => FsError::Errno(Errno::from_linux(n)),
+        LinkError::Appliance(m) => FsError::Block(BlockError::Io {
+            context: "appliance".into(),
+            source: std::io::Error::other(m),
+        }),
+    }
+}
+
+fn unexpected(a: FsAnswer) -> FsError {
+    FsError::Block(BlockError::Io {
+        context: "appliance".into(),
+        source: std::io::Error::other(format!("unexpected answer from the agent: {a:?}")),
+    })
+}
+
+/// A directory entry name must be one component.
+fn check_name(name: &[u8]) -> FsResult<()> {
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+        return Err(Errno::Invalid.into());
+    }
+    if name.len() > 255 {
+        return Err(Errno::NameTooLong.into());
+    }
+    Ok(())
+}
+
+fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = dir.to_vec();
+    if !p.is_empty() {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+impl RemoteFs {
+    /// The filesystem of rfish's appliance mount `id`.
+    pub fn new(link: Link, id: u32, vfstype: &str, writable: bool) -> FsResult<RemoteFs> {
+        let mut fs = RemoteFs {
+            link,
+            id,
+            vfstype: vfstype.to_string(),
+            writable,
+            root: 0,
+            cache: Mutex::new(Cache::default()),
+        };
+        let stat = match fs.call(FsOp::Lstat(Vec::new()))? {
+            FsAnswer::Stat(s) => s,
+            other => return Err(unexpected(other)),
+        };
+        fs.root = stat.ino;
+        fs.lock().learn(Vec::new(), None, b"", stat);
+        Ok(fs)
+    }
+
+    /// rfish's number for the mount in the appliance.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn call(&self, op: FsOp) -> FsResult<FsAnswer> {
+        self.link.fs(self.id, op).map_err(link_error)
+    }
+
+    /// The cache, emptied first if guest programs ran since it was filled.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        let epoch = self.link.epoch();
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if c.epoch != epoch {
+            let paths = std::mem::take(&mut c.paths);
+            let pending = c.pending.take();
+            *c = Cache {
+                epoch,
+                paths,
+                pending,
+                ..Cache::default()
+            };
+        }
+        c
+    }
+
+    fn path(&self, c: &Cache, ino: Ino) -> FsResult<Vec<u8>> {
+        c.paths.get(&ino).cloned().ok_or(Errno::NotFound.into())
+    }
+
+    /// Send gathered writes.
+    fn flush(&self, c: &mut Cache) -> FsResult<()> {
+        if let Some((ino, offset, data)) = c.pending.take() {
+            let path = self.path(c, ino)?;
+            c.forget(ino);
+            self.call(FsOp::Write { path, offset, data })?;
+        }
+        Ok(())
+    }
+
+    fn stat_path(&self, path: Vec<u8>) -> FsResult<Stat> {
+        match self.call(FsOp::Lstat(path))? {
+            FsAnswer::Stat(s) => Ok(s),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A creating operation in `dir`: the new inode.
+    fn make(&self, dir: Ino, name: &[u8], op: impl FnOnce(Vec<u8>) -> FsOp) -> FsResult<Ino> {
+        check_name(name)?;
+        let mut c = self.lock();
+        self.flush(&mut c)?;
+        let path = join(&self.path(&c, dir)?, name);
+        let answer = self.call(op(path.clone()));
+        c.forget_dir(dir, name);
+        match answer? {
+            FsAnswer::Stat(s) => Ok(c.learn(path, Some(dir), name, s)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// An operation changing inode `ino`'s contents or attributes.
+    fn change(&self, ino: Ino, op: impl FnOnce(Vec<u8>) -> FsOp) -> FsResult<()> {
+        let mut c = self.lock();
+        self.flush(&mut c)?;
+        let path = self.path(&c, ino)?;
+        let r = self.call(op(path));
+        c.forget(ino);
+        r.map(drop)
+    }
+}
+
+impl Drop for RemoteFs {
+    fn drop(&mut self) {
+        let mut c = self.lock();
+        let _ = self.flush(&mut c);
+        drop(c);
+        let _ = self.link.detach(self.id);
+    }
+}
+
+impl Filesystem for RemoteFs {
+    fn type_name(&self) -> &str {
+        &self.vfstype
+    }
+
+    fn root(&self) -> Ino {
+        self.root
+    }
+
+    fn lookup(&self, dir: Ino, name: &[u8]) -> FsResult<Option<Ino>> {
+        if check_name(name).is_err() {
+            return Ok(None);
+        }
+        let mut c = self.lock();
+        if let Some(&ino) = c.names.get(&(dir, name.to_vec())) {
+            return Ok(Some(ino));
+        }
+        if let Some(list) = c.dirs.get(&dir) {
+            return Ok(list.iter().find(|e| e.name == name).map(|e| e.ino));
+        }
+        self.flush(&mut c)?;
+        let path = join(&self.path(&c, dir)?, name);
+        match self.stat_path(path.clone()) {
+            Ok(s) => Ok(Some(c.learn(path, Some(dir), name, s))),
+            Err(FsError::Errno(Errno::NotFound)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn stat(&self, ino: Ino) -> FsResult<Stat> {
+        let mut c = self.lock();
+        self.flush(&mut c)?;
+        if let Some(s) = c.stats.get(&ino) {
+            return Ok(s.clone());
+        }
+        let s = self.stat_path(self.path(&c, ino)?)?;
+        if s.ino != ino {
+            // The path now names another file (a guest program moved things).
+            return Err(Errno::NotFound.into());
+        }
+        c.stats.insert(ino, s.clone());
+        Ok(s)
+    }
+
+    fn read_dir(&self, dir: Ino) -> FsResult<Vec<DirEntry>> {
+        let mut c = self.lock();
+        if let Some(list) = c.dirs.get(&dir) {
+            return Ok(list.clone());
+        }
+        self.flush(&mut c)?;
+        let path = self.path(&c, dir)?;
+        let mut out = Vec::new();
+        let mut start = 0;
+        loop {
+            let (batch, next) = match self.call(FsOp::ReadDir {
+                path: path.clone(),
+                start,
+            })? {
+                FsAnswer::Entries(b, n) => (b, n),
+                other => return Err(unexpected(other)),
+            };
+            for e in batch {
+                let kind = e.stat.file_type();
+                let ino = c.learn(join(&path, &e.name), Some(dir), &e.name, e.stat);
+                out.push(DirEntry {
+                    name: e.name,
+                    ino,
+                    kind,
+                });
+            }
+            match next {
+                Some(n) if n > start => start = n,
+                _ => break,
+            }
+        }
+        c.dirs.insert(dir, out.clone());
+        Ok(out)
+    }
+
+    fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> FsResult<usize> {
+        let mut c = self.lock();
+        if c.pending.as_ref().is_some_and(|p| p.0 == ino) {
+            self.flush(&mut c)?;
+        }
+        if let Some((wino, woff, data)) = &c.window
+            && *wino == ino
+            && offset >= *woff
+            && (offset - woff) < data.len() as u64
+        {
+            let from = (offset - woff) as usize;
+            let n = buf.len().min(data.len() - from);
+            buf[..n].copy_from_slice(&data[from..from + n]);
+            return Ok(n);
+        }
+        let path = self.path(&c, ino)?;
+        let len = buf.len().max(READ_AHEAD).min(DATA_CHUNK as usize) as u32;
+        let data = match self.call(FsOp::Read { path, offset, len })? {
+            FsAnswer::Data(d) => d,
+            other => return Err(unexpected(other)),
+        };
+        let n = buf.len().min(data.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        c.window = Some((ino, offset, data));
+        Ok(n)
+    }
+
+    fn read_link(&self, ino: Ino) -> FsResult<Vec<u8>> {
+        let path = self.path(&self.lock(), ino)?;
+        match self.call(FsOp::ReadLink(path))? {
+            FsAnswer::Data(d) => Ok(d),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn xattrs(&self, ino: Ino) -> FsResult<Xattrs> {
+        let mut c = self.lock();
+        self.flush(&mut c)?;
+        let path = self.path(&c, ino)?;
+        match self.call(FsOp::Xattrs(path)) {
+            Ok(FsAnswer::Xattrs(x)) => Ok(x),
+            // Filesystems without extended attributes (vfat) have none.
+            Err(FsError::Errno(Errno::NotSupported)) => Ok(Vec::new()),
+            Ok(other) => Err(unexpected(other)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn statvfs(&self) -> FsResult<StatVfs> {
+        let mut c = self.lock();
+        self.flush(&mut c)?;
+        match self.call(FsOp::StatVfs)? {
+            FsAnswer::StatVfs(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn writable(&self) -> bool {
+        self.writable
+    }
+
+    fn create(&self, dir: Ino, name: &[u8], node: &NewNode) -> FsResult<Ino> {
+        self.make(dir, name, |p| FsOp::Create(p, *node))
+    }
+
+    fn mkdir(&self, dir: Ino, name: &[u8], node: &NewNode) -> FsResult<Ino> {
+        self.make(dir, name, |p| FsOp::Mkdir(p, *node))
+    }
+
+    fn symlink(&self, dir: Ino, name: &[u8], target: &[u8], node: &NewNode) -> FsResult<Ino> {
+        self.make(dir, name, |p| FsOp::Symlink(p, target.to_vec(), *node))
+    }
+
+    fn link(&self, ino: Ino, dir: Ino, name: &[u8]) -> FsResult<()> {
+        check_name(name)?;
+        let mut c = self.lock();
+        self.flush(&mut c)?;
+        let from = self.path(&c, ino)?;
+        let to = join(&self.path(&c, dir)?, name);
+        let r = self.call(FsOp::Link(from, to));
+        c.forget_dir(dir, name);
+        c.forget(ino);
+        r.map(drop)
+    }
+
+    fn unlink(&self, dir: Ino, name: &[u8]) -> FsResult<()> {
+        self.remove(dir, name, FsOp::Unlink)
+    }
+
+    fn rmdir(&self, dir: Ino, name: &[u8]) -> FsResult<()> {
+        self.remove(dir, name, FsOp::Rmdir)
+    }
+
+    fn rename(&self, from_dir: Ino, from: &[u8], to_dir: Ino, to: &[u8]) -> FsResult<()> {
+        check_name(from)?;
+        check_name(to)?;
+        let mut c = self.lock();
+        self.flush(&mut c)?;
+        let old = join(&self.path(&c, from_dir)?, from);
+        let new = join(&self.path(&c, to_dir)?, to);
+        let r = self.call(FsOp::Rename(old.clone(), new.clone()));
+        let moved = c.names.get(&(from_dir, from.to_vec())).copied();
+        c.forget_dir(from_dir, from);
+        c.forget_dir(to_dir, to);
+        r?;
+        // Paths at or under the old name move with it; a replaced target is gone.
+        let mut prefix = old.clone();
+        prefix.push(b'/');
+        c.paths.retain(|_, p| *p != new);
+        for p in c.paths.values_mut() {
+            if *p == old {
+                *p = new.clone();
+            } else if p.starts_with(&prefix) {
+                let mut q = new.clone();
+                q.extend_from_slice(&p[old.len()..]);
+                *p = q;
+            }
+        }
+        if let Some(ino) = moved {
+            c.forget(ino);
+        }
+        Ok(())
+    }
+
+    fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> FsResult<()> {
+        let mut c = self.lock();
+        let joins = c.pending.as_ref().is_some_and(|(pino, poff, buf)| {
+            *pino == ino
+                && poff + buf.len() as u64 == offset
+                && buf.len() + data.len() <= DATA_CHUNK as usize
+        });
+        if joins {
+            if let Some((_, _, buf)) = c.pending.as_mut() {
+                buf.extend_from_slice(data);
+            }
+        } else {
+            self.flush(&mut c)?;
+            self.path(&c, ino)?;
+            if data.len() >= DATA_CHUNK as usize {
+                let path = self.path(&c, ino)?;
+                c.forget(ino);
+                for (i, chunk) in data.chunks(DATA_CHUNK as usize).enumerate() {
+                    self.call(FsOp::Write {
+                        path: path.clone(),
+                        offset: offset + (i * DATA_CHUNK as usize) as u64,
+                        data: chunk.to_vec(),
+                    })?;
+                }
+                return Ok(());
+            }
+            c.pending = Some((ino, offset, data.to_vec()));
+        }
+        c.forget(ino);
+        Ok(())
+    }
+
+    fn truncate(&self, ino: Ino, size: u64) -> FsResult<()> {
+        self.change(ino, |p| FsOp::Truncate(p, size))
+    }
+
+    fn set_attr(&self, ino: Ino, attr: &SetAttr) -> FsResult<()> {
+        self.change(ino, |p| FsOp::SetAttr(p, *attr))
+    }
+
+    fn inode_flags(&self, ino: Ino) -> FsResult<(u32, u32)> {
+        let mut c = self.lock();
+        self.flush(&mut c)?;
+        let path = self.path(&c, ino)?;
+        match self.call(FsOp::InodeFlags(path))? {
+            FsAnswer::Flags(f) => Ok((f, 0)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn allocate(&self, ino: Ino, offset: u64, len: u64) -> FsResult<()> {
+        self.change(ino, |p| FsOp::Allocate(p, offset, len))
+    }
+
+    fn set_xattr(&self, ino: Ino, name: &[u8], value: Option<&[u8]>) -> FsResult<()> {
+        let value = value.map(<[u8]>::to_vec);
+        self.change(ino, |p| FsOp::SetXattr(p, name.to_vec(), value))
+    }
+
+    fn commit(&self) -> FsResult<()> {
+        let mut c = self.lock();
+        self.flush(&mut c)
+    }
+
+    fn appliance_mount(&self) -> Option<u32> {
+        Some(self.id)
+    }
+
+    fn rollback(&self) {
+        // The guest kernel applied every change already; send what is gathered, as the
+        // kernel would have had it.
+        let mut c = self.lock();
+        let _ = self.flush(&mut c);
+    }
+}
+
+impl RemoteFs {
+    fn remove(&self, dir: Ino, name: &[u8], op: fn(Vec<u8>) -> FsOp) -> FsResult<()> {
+        check_name(name)?;
+        let mut c = self.lock();
+        self.flush(&mut c)?;
+        let path = join(&self.path(&c, dir)?, name);
+        let r = self.call(op(path.clone()));
+        c.forget_dir(dir, name);
+        r?;
+        let mut prefix = path.clone();
+        prefix.push(b'/');
+        c.paths.retain(|_, p| *p != path && !p.starts_with(&prefix));
+        Ok(())
+    }
+}
