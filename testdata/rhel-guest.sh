@@ -22,7 +22,8 @@ debian=$(cd "${2:-$dir/../debian-guest}" && pwd)
 [ -f "$debian/done" ] || { echo "build the Debian fixture first (testdata/debian-guest.sh)" >&2; exit 1; }
 mkdir -p "$dir"
 cd "$dir"
-[ -f done ] && exit 0
+# The version of this recipe: a fixture built by an older one is built again.
+[ "$(cat done 2>/dev/null)" = 2 ] && exit 0
 boot_uuid=22222222-3333-4444-8555-666666666666
 root_uuid=77777777-8888-4999-aaaa-bbbbbbbbbbbb
 cleanup() {
@@ -36,6 +37,8 @@ trap cleanup EXIT
 rm -rf tree bootfs mnt && mkdir tree bootfs mnt
 tar -C "$debian/rootfs" -cf - . | tar -C tree -xf -
 printf 'Red Hat Enterprise Linux release 8.1 (Ootpa)\n' > tree/etc/redhat-release
+# Debian's /etc/os-release is a symlink into /usr/lib: replace the link, not its target.
+rm -f tree/etc/os-release tree/usr/lib/os-release
 cat > tree/etc/os-release <<'OS'
 NAME="Red Hat Enterprise Linux"
 VERSION="8.1 (Ootpa)"
@@ -47,7 +50,7 @@ PRETTY_NAME="Red Hat Enterprise Linux 8.1 (Ootpa)"
 ANSI_COLOR="0;31"
 CPE_NAME="cpe:/o:redhat:enterprise_linux:8.1:GA"
 OS
-rm -f tree/usr/lib/os-release tree/etc/debian_version
+rm -f tree/etc/debian_version
 echo rhel-fixture > tree/etc/hostname
 printf '/dev/mapper/rhel-root / xfs defaults 0 0\nUUID=%s /boot ext4 defaults 1 2\n/dev/mapper/rhel-home /home ext4 defaults 1 2\n' \
   "$boot_uuid" > tree/etc/fstab
@@ -106,4 +109,4 @@ for lv in "root.xfs $root_pe" "home.img $home_pe"; do
 done
 qemu-img convert -O qcow2 disk.raw rhelish.qcow2
 rm -rf tree bootfs homefs mnt disk.raw boot.img root.xfs home.img
-touch done
+echo 2 > done

@@ -21,70 +21,15 @@ fn debian_image(dir: &Path) -> PathBuf {
     img
 }
 
-/// Whether this machine can boot the appliance (else the reason).
-fn appliance_possible() -> bool {
-    let qemu = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let kernel = rfish::appliance::build::find_kernel().is_ok();
-    if qemu && kernel {
-        return true;
-    }
-    let why = format!("no appliance possible here (qemu: {qemu}, kernel: {kernel})");
-    assert!(std::env::var_os("RFISH_REQUIRE_PEERS").is_none(), "{why}");
-    eprintln!("{why}: skipped");
-    false
-}
-
 /// A private copy of the Debian guest (in a temporary directory) when this machine can
 /// boot the appliance.
 fn debian_guest() -> Option<(tempfile::TempDir, PathBuf)> {
-    if !appliance_possible() {
+    if !common::appliance_possible() {
         return None;
     }
     let tmp = tempfile::tempdir().expect("tmp");
     let img = debian_image(tmp.path());
     Some((tmp, img))
-}
-
-/// A partition of a qcow2 image as a raw file (for debugfs and e2fsck).
-fn partition_raw(img: &Path, dir: &Path, part: usize) -> PathBuf {
-    let raw = dir.join("disk.raw");
-    common::run_tool(
-        Command::new("qemu-img")
-            .args(["convert", "-O", "raw"])
-            .arg(img)
-            .arg(&raw),
-    );
-    let dump = common::run_tool(Command::new("sfdisk").arg("--json").arg(&raw));
-    let text = String::from_utf8_lossy(&dump.stdout);
-    // "start": N, "size": M of partition `part` (1-based), in sfdisk's JSON order.
-    let nums = |key: &str| -> Vec<u64> {
-        text.match_indices(key)
-            .map(|(i, _)| {
-                text[i + key.len()..]
-                    .trim_start_matches([':', ' '])
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect::<String>()
-                    .parse()
-                    .expect("number")
-            })
-            .collect()
-    };
-    let (start, size) = (nums("\"start\"")[part - 1], nums("\"size\"")[part - 1]);
-    let out = dir.join(format!("part{part}.raw"));
-    common::run_tool(
-        Command::new("dd")
-            .arg(format!("if={}", raw.display()))
-            .arg(format!("of={}", out.display()))
-            .args(["bs=512", "status=none", "conv=sparse"])
-            .arg(format!("skip={start}"))
-            .arg(format!("count={size}")),
-    );
-    std::fs::remove_file(&raw).expect("rm raw");
-    out
 }
 
 /// Start rfish in `dir` with `args` and `envs`, `script` fed to its standard input from
@@ -110,7 +55,7 @@ fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)], script: &str) -> std:
 fn assert_consistent(img: &Path, dir: &Path) -> PathBuf {
     let check = common::run_tool(Command::new("qemu-img").arg("check").arg(img));
     assert!(check.status.success());
-    let root = partition_raw(img, dir, 2);
+    let root = common::partition_raw(img, dir, 2);
     common::assert_fsck_clean(&root);
     root
 }
@@ -205,7 +150,7 @@ cat /var/www/html/index.html
         link.contains("Type: symlink") && link.contains("/nginx.service"),
         "{link}"
     );
-    let boot = partition_raw(&img, tmp.path(), 1);
+    let boot = common::partition_raw(&img, tmp.path(), 1);
     common::assert_fsck_clean(&boot);
 }
 
@@ -400,7 +345,7 @@ fn missing_pieces_are_explained_with_the_fix() {
 
 #[test]
 fn a_broken_kvm_is_reported_or_falls_back() {
-    if !appliance_possible() {
+    if !common::appliance_possible() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
@@ -480,7 +425,7 @@ fn network_and_the_appliance_shell() {
     );
     assert_eq!(before.2, 0, "{}", before.1);
     assert_eq!(after.0, before.0);
-    common::assert_fsck_clean(&partition_raw(&img, tmp.path(), 2));
+    common::assert_fsck_clean(&common::partition_raw(&img, tmp.path(), 2));
 }
 
 #[test]

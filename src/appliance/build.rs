@@ -138,6 +138,10 @@ impl Payload {
     /// name, size and modification time.
     fn id(&self) -> u32 {
         let mut id = crc32c::crc32c(&self.agent);
+        // The module groups packed (a new group changes the archive, not the agent).
+        for (group, modules) in super::modules::GROUPS {
+            id = crc32c::crc32c_append(id, format!("{group} {}\n", modules.join(" ")).as_bytes());
+        }
         for (to, from) in &self.files {
             let meta = std::fs::metadata(from).ok();
             let stamp = meta

@@ -75,6 +75,17 @@ pub enum FsOp {
     SetXattr(Vec<u8>, Vec<u8>, Option<Vec<u8>>),
     /// syncfs.
     Sync,
+    /// Every file below a directory, depth first (each directory's entries in readdir
+    /// order, a directory before its contents), paged like ReadDir; names are paths
+    /// relative to `path`.
+    ReadTree {
+        /// The directory.
+        path: Vec<u8>,
+        /// First entry wanted.
+        start: u32,
+    },
+    /// Several operations in order, stopping at the first failure (no batches inside).
+    Batch(Vec<FsOp>),
 }
 
 /// One directory entry with its attributes.
@@ -84,6 +95,8 @@ pub struct RemoteEntry {
     pub name: Vec<u8>,
     /// Its lstat.
     pub stat: Stat,
+    /// Its extended attributes (`None` where the filesystem has none).
+    pub xattrs: Option<Xattrs>,
 }
 
 /// A successful answer.
@@ -209,6 +222,22 @@ fn dec_count(d: &mut Dec<'_>, min_item: usize) -> Result<usize, ProtoError> {
     Ok(n)
 }
 
+fn enc_xattrs(e: &mut Enc, list: &Xattrs) {
+    e.u32(list.len() as u32);
+    for (n, v) in list {
+        e.bytes(n).bytes(v);
+    }
+}
+
+fn dec_xattrs(d: &mut Dec<'_>) -> Result<Xattrs, ProtoError> {
+    let n = dec_count(d, 8)?;
+    let mut list = Vec::with_capacity(n);
+    for _ in 0..n {
+        list.push((d.bytes()?, d.bytes()?));
+    }
+    Ok(list)
+}
+
 impl FsOp {
     /// Append the operation's encoding.
     pub(crate) fn encode_into(&self, e: &mut Enc) {
@@ -287,6 +316,15 @@ impl FsOp {
             FsOp::Sync => {
                 e.u8(20);
             }
+            FsOp::ReadTree { path, start } => {
+                e.u8(22).bytes(path).u32(*start);
+            }
+            FsOp::Batch(ops) => {
+                e.u8(21).u32(ops.len() as u32);
+                for op in ops {
+                    op.encode_into(e);
+                }
+            }
         }
     }
 
@@ -340,6 +378,23 @@ impl FsOp {
                 FsOp::SetXattr(p, name, value)
             }
             20 => FsOp::Sync,
+            21 => {
+                let n = dec_count(d, 1)?;
+                let mut ops = Vec::with_capacity(n);
+                for _ in 0..n {
+                    match FsOp::decode_from(d)? {
+                        FsOp::Batch(_) => {
+                            return Err(ProtoError::Malformed("a batch in a batch".into()));
+                        }
+                        op => ops.push(op),
+                    }
+                }
+                FsOp::Batch(ops)
+            }
+            22 => FsOp::ReadTree {
+                path: d.bytes()?,
+                start: d.u32()?,
+            },
             k => return Err(ProtoError::Malformed(format!("file operation {k}"))),
         })
     }
@@ -361,6 +416,15 @@ impl FsAnswer {
                 for ent in list {
                     e.bytes(&ent.name);
                     enc_stat(e, &ent.stat);
+                    match &ent.xattrs {
+                        Some(x) => {
+                            e.u8(1);
+                            enc_xattrs(e, x);
+                        }
+                        None => {
+                            e.u8(0);
+                        }
+                    }
                 }
                 enc_opt_u32(e, *next);
             }
@@ -368,10 +432,8 @@ impl FsAnswer {
                 e.u8(4).bytes(b);
             }
             FsAnswer::Xattrs(list) => {
-                e.u8(5).u32(list.len() as u32);
-                for (n, v) in list {
-                    e.bytes(n).bytes(v);
-                }
+                e.u8(5);
+                enc_xattrs(e, list);
             }
             FsAnswer::StatVfs(v) => {
                 e.u8(6)
@@ -399,26 +461,24 @@ impl FsAnswer {
             1 => FsAnswer::Done,
             2 => FsAnswer::Stat(dec_stat(d)?),
             3 => {
-                // A name's length plus the smallest encoded stat (97 bytes).
-                let n = dec_count(d, 4 + 97)?;
+                // A name's length, the smallest encoded stat (97 bytes), a flag.
+                let n = dec_count(d, 4 + 97 + 1)?;
                 let mut list = Vec::with_capacity(n);
                 for _ in 0..n {
                     list.push(RemoteEntry {
                         name: d.bytes()?,
                         stat: dec_stat(d)?,
+                        xattrs: if d.bool()? {
+                            Some(dec_xattrs(d)?)
+                        } else {
+                            None
+                        },
                     });
                 }
                 FsAnswer::Entries(list, dec_opt_u32(d)?)
             }
             4 => FsAnswer::Data(d.bytes()?),
-            5 => {
-                let n = dec_count(d, 8)?;
-                let mut list = Vec::with_capacity(n);
-                for _ in 0..n {
-                    list.push((d.bytes()?, d.bytes()?));
-                }
-                FsAnswer::Xattrs(list)
-            }
+            5 => FsAnswer::Xattrs(dec_xattrs(d)?),
             6 => FsAnswer::StatVfs(StatVfs {
                 bsize: d.u64()?,
                 frsize: d.u64()?,

@@ -28,8 +28,18 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ("ext4", &["ext4"]),
     ("xfs", &["xfs"]),
     ("btrfs", &["btrfs"]),
-    ("vfat", &["vfat", "nls_cp437", "nls_iso8859_1"]),
-    ("ntfs3", &["ntfs3"]),
+    (
+        "vfat",
+        &[
+            "vfat",
+            "nls_cp437",
+            "nls_iso8859_1",
+            "nls_ascii",
+            "nls_utf8",
+        ],
+    ),
+    ("exfat", &["exfat", "nls_utf8"]),
+    ("ntfs3", &["ntfs3", "nls_utf8"]),
     ("dm", &["dm_mod"]),
 ];
 

@@ -23,6 +23,9 @@ use crate::fs::{
 /// The least a read fetches.
 const READ_AHEAD: usize = 1 << 20;
 
+/// Queued changes are sent when they reach this size.
+const QUEUE_BYTES: usize = DATA_CHUNK as usize;
+
 /// A filesystem mounted in the appliance.
 pub struct RemoteFs {
     link: Link,
@@ -41,15 +44,20 @@ struct Cache {
     stats: HashMap<Ino, Stat>,
     dirs: HashMap<Ino, Vec<DirEntry>>,
     names: HashMap<(Ino, Vec<u8>), Ino>,
+    /// Extended attributes, from directory listings or asked for.
+    xattrs: HashMap<Ino, Xattrs>,
     /// Read-ahead: (inode, offset, bytes).
     window: Option<(Ino, u64, Vec<u8>)>,
-    /// Gathered writes not sent yet: (inode, offset, bytes).
-    pending: Option<(Ino, u64, Vec<u8>)>,
+    /// Changes not sent yet (writes, attributes, extended attributes), in order, and the
+    /// data bytes they carry.
+    queue: Vec<FsOp>,
+    queued_bytes: usize,
 }
 
 impl Cache {
     fn forget(&mut self, ino: Ino) {
         self.stats.remove(&ino);
+        self.xattrs.remove(&ino);
         if self.window.as_ref().is_some_and(|w| w.0 == ino) {
             self.window = None;
         }
@@ -146,11 +154,12 @@ impl RemoteFs {
         let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if c.epoch != epoch {
             let paths = std::mem::take(&mut c.paths);
-            let pending = c.pending.take();
+            let queue = std::mem::take(&mut c.queue);
             *c = Cache {
                 epoch,
                 paths,
-                pending,
+                queued_bytes: c.queued_bytes,
+                queue,
                 ..Cache::default()
             };
         }
@@ -161,12 +170,24 @@ impl RemoteFs {
         c.paths.get(&ino).cloned().ok_or(Errno::NotFound.into())
     }
 
-    /// Send gathered writes.
+    /// Send the queued changes (one request).
     fn flush(&self, c: &mut Cache) -> FsResult<()> {
-        if let Some((ino, offset, data)) = c.pending.take() {
-            let path = self.path(c, ino)?;
-            c.forget(ino);
-            self.call(FsOp::Write { path, offset, data })?;
+        let mut queue = std::mem::take(&mut c.queue);
+        c.queued_bytes = 0;
+        match queue.len() {
+            0 => Ok(()),
+            1 => self.call(queue.remove(0)).map(drop),
+            _ => self.call(FsOp::Batch(queue)).map(drop),
+        }
+    }
+
+    /// Queue a change to `ino` (sent with the next operation that needs an answer, at
+    /// commit, or when the queue is big).
+    fn defer(&self, c: &mut Cache, op: FsOp, bytes: usize) -> FsResult<()> {
+        c.queue.push(op);
+        c.queued_bytes += bytes + 64;
+        if c.queued_bytes >= QUEUE_BYTES {
+            self.flush(c)?;
         }
         Ok(())
     }
@@ -190,6 +211,14 @@ impl RemoteFs {
             FsAnswer::Stat(s) => Ok(c.learn(path, Some(dir), name, s)),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// A change to `ino` that needs no answer: queued.
+    fn change_later(&self, ino: Ino, op: impl FnOnce(Vec<u8>) -> FsOp) -> FsResult<()> {
+        let mut c = self.lock();
+        let path = self.path(&c, ino)?;
+        c.forget(ino);
+        self.defer(&mut c, op(path), 0)
     }
 
     /// An operation changing inode `ino`'s contents or attributes.
@@ -243,10 +272,10 @@ impl Filesystem for RemoteFs {
 
     fn stat(&self, ino: Ino) -> FsResult<Stat> {
         let mut c = self.lock();
-        self.flush(&mut c)?;
         if let Some(s) = c.stats.get(&ino) {
             return Ok(s.clone());
         }
+        self.flush(&mut c)?;
         let s = self.stat_path(self.path(&c, ino)?)?;
         if s.ino != ino {
             // The path now names another file (a guest program moved things).
@@ -276,6 +305,7 @@ impl Filesystem for RemoteFs {
             for e in batch {
                 let kind = e.stat.file_type();
                 let ino = c.learn(join(&path, &e.name), Some(dir), &e.name, e.stat);
+                c.xattrs.insert(ino, e.xattrs.unwrap_or_default());
                 out.push(DirEntry {
                     name: e.name,
                     ino,
@@ -293,7 +323,7 @@ impl Filesystem for RemoteFs {
 
     fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> FsResult<usize> {
         let mut c = self.lock();
-        if c.pending.as_ref().is_some_and(|p| p.0 == ino) {
+        if !c.queue.is_empty() {
             self.flush(&mut c)?;
         }
         if let Some((wino, woff, data)) = &c.window
@@ -328,15 +358,20 @@ impl Filesystem for RemoteFs {
 
     fn xattrs(&self, ino: Ino) -> FsResult<Xattrs> {
         let mut c = self.lock();
+        if let Some(x) = c.xattrs.get(&ino) {
+            return Ok(x.clone());
+        }
         self.flush(&mut c)?;
         let path = self.path(&c, ino)?;
-        match self.call(FsOp::Xattrs(path)) {
-            Ok(FsAnswer::Xattrs(x)) => Ok(x),
+        let x = match self.call(FsOp::Xattrs(path)) {
+            Ok(FsAnswer::Xattrs(x)) => x,
             // Filesystems without extended attributes (vfat) have none.
-            Err(FsError::Errno(Errno::NotSupported)) => Ok(Vec::new()),
-            Ok(other) => Err(unexpected(other)),
-            Err(e) => Err(e),
-        }
+            Err(FsError::Errno(Errno::NotSupported)) => Vec::new(),
+            Ok(other) => return Err(unexpected(other)),
+            Err(e) => return Err(e),
+        };
+        c.xattrs.insert(ino, x.clone());
+        Ok(x)
     }
 
     fn statvfs(&self) -> FsResult<StatVfs> {
@@ -417,33 +452,33 @@ impl Filesystem for RemoteFs {
 
     fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> FsResult<()> {
         let mut c = self.lock();
-        let joins = c.pending.as_ref().is_some_and(|(pino, poff, buf)| {
-            *pino == ino
-                && poff + buf.len() as u64 == offset
-                && buf.len() + data.len() <= DATA_CHUNK as usize
-        });
-        if joins {
-            if let Some((_, _, buf)) = c.pending.as_mut() {
-                buf.extend_from_slice(data);
-            }
-        } else {
-            self.flush(&mut c)?;
-            self.path(&c, ino)?;
-            if data.len() >= DATA_CHUNK as usize {
-                let path = self.path(&c, ino)?;
-                c.forget(ino);
-                for (i, chunk) in data.chunks(DATA_CHUNK as usize).enumerate() {
-                    self.call(FsOp::Write {
-                        path: path.clone(),
-                        offset: offset + (i * DATA_CHUNK as usize) as u64,
-                        data: chunk.to_vec(),
-                    })?;
-                }
-                return Ok(());
-            }
-            c.pending = Some((ino, offset, data.to_vec()));
-        }
+        let path = self.path(&c, ino)?;
         c.forget(ino);
+        // Join a queued write that this one continues.
+        if let Some(FsOp::Write {
+            path: qpath,
+            offset: qoff,
+            data: qdata,
+        }) = c.queue.last_mut()
+            && *qpath == path
+            && *qoff + qdata.len() as u64 == offset
+            && qdata.len() + data.len() <= DATA_CHUNK as usize
+        {
+            qdata.extend_from_slice(data);
+            c.queued_bytes += data.len();
+            if c.queued_bytes >= QUEUE_BYTES {
+                self.flush(&mut c)?;
+            }
+            return Ok(());
+        }
+        for (i, chunk) in data.chunks(DATA_CHUNK as usize).enumerate() {
+            let op = FsOp::Write {
+                path: path.clone(),
+                offset: offset + (i * DATA_CHUNK as usize) as u64,
+                data: chunk.to_vec(),
+            };
+            self.defer(&mut c, op, chunk.len())?;
+        }
         Ok(())
     }
 
@@ -452,7 +487,7 @@ impl Filesystem for RemoteFs {
     }
 
     fn set_attr(&self, ino: Ino, attr: &SetAttr) -> FsResult<()> {
-        self.change(ino, |p| FsOp::SetAttr(p, *attr))
+        self.change_later(ino, |p| FsOp::SetAttr(p, *attr))
     }
 
     fn inode_flags(&self, ino: Ino) -> FsResult<(u32, u32)> {
@@ -470,13 +505,78 @@ impl Filesystem for RemoteFs {
     }
 
     fn set_xattr(&self, ino: Ino, name: &[u8], value: Option<&[u8]>) -> FsResult<()> {
-        let value = value.map(<[u8]>::to_vec);
-        self.change(ino, |p| FsOp::SetXattr(p, name.to_vec(), value))
+        let mut c = self.lock();
+        let path = self.path(&c, ino)?;
+        // Keep what is cached right (the change is queued), so relabelling a tree costs
+        // one request per queue-full.
+        if value.is_none()
+            && c.xattrs
+                .get(&ino)
+                .is_some_and(|x| !x.iter().any(|(n, _)| n == name))
+        {
+            return Err(Errno::NoData.into());
+        }
+        let cached = c.xattrs.remove(&ino);
+        c.forget(ino);
+        if let Some(mut x) = cached {
+            x.retain(|(n, _)| n != name);
+            if let Some(v) = value {
+                x.push((name.to_vec(), v.to_vec()));
+            }
+            c.xattrs.insert(ino, x);
+        }
+        let op = FsOp::SetXattr(path, name.to_vec(), value.map(<[u8]>::to_vec));
+        self.defer(&mut c, op, value.map_or(0, <[u8]>::len) + name.len())
     }
 
     fn commit(&self) -> FsResult<()> {
         let mut c = self.lock();
         self.flush(&mut c)
+    }
+
+    fn prefetch_tree(&self, dir: Ino) -> FsResult<()> {
+        let mut c = self.lock();
+        self.flush(&mut c)?;
+        let base = self.path(&c, dir)?;
+        let mut by_path: HashMap<Vec<u8>, Ino> = HashMap::new();
+        by_path.insert(Vec::new(), dir);
+        let mut lists: HashMap<Ino, Vec<DirEntry>> = HashMap::new();
+        lists.insert(dir, Vec::new());
+        let mut start = 0;
+        loop {
+            let (batch, next) = match self.call(FsOp::ReadTree {
+                path: base.clone(),
+                start,
+            })? {
+                FsAnswer::Entries(b, n) => (b, n),
+                other => return Err(unexpected(other)),
+            };
+            for e in batch {
+                let (parent_rel, name) = match e.name.iter().rposition(|&b| b == b'/') {
+                    Some(i) => (e.name[..i].to_vec(), e.name[i + 1..].to_vec()),
+                    None => (Vec::new(), e.name.clone()),
+                };
+                let Some(&parent) = by_path.get(&parent_rel) else {
+                    continue;
+                };
+                let kind = e.stat.file_type();
+                let ino = c.learn(join(&base, &e.name), Some(parent), &name, e.stat);
+                c.xattrs.insert(ino, e.xattrs.unwrap_or_default());
+                if kind == crate::fs::FileType::Directory {
+                    by_path.insert(e.name.clone(), ino);
+                    lists.insert(ino, Vec::new());
+                }
+                if let Some(l) = lists.get_mut(&parent) {
+                    l.push(DirEntry { name, ino, kind });
+                }
+            }
+            match next {
+                Some(n) if n > start => start = n,
+                _ => break,
+            }
+        }
+        c.dirs.extend(lists);
+        Ok(())
     }
 
     fn appliance_mount(&self) -> Option<u32> {

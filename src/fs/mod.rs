@@ -292,6 +292,11 @@ pub trait Filesystem: Send + Sync {
     }
     /// Forget every change since the last commit.
     fn rollback(&self) {}
+    /// About to walk the tree below directory `dir`: a filesystem for which each listing is
+    /// a round trip may fetch it all now.
+    fn prefetch_tree(&self, _dir: Ino) -> FsResult<()> {
+        Ok(())
+    }
     /// rfish's number for this filesystem's mount in the appliance, when the appliance's
     /// kernel drives it.
     fn appliance_mount(&self) -> Option<u32> {

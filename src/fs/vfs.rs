@@ -324,6 +324,8 @@ impl Vfs {
     /// image — is an error, not an endless walk.
     pub fn walk(&self, node: &Node, prefix: &[u8]) -> FsResult<Vec<(Vec<u8>, Node)>> {
         let mut out = Vec::new();
+        // A filesystem answering over a channel lists the whole tree in a few requests.
+        self.fs(node).prefetch_tree(node.ino)?;
         self.walk_below(node, prefix, &mut out, &mut vec![(node.mount, node.ino)])?;
         Ok(out)
     }

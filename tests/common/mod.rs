@@ -296,3 +296,58 @@ pub fn open_ext4(img: &Path) -> rfish::fs::vfs::Vfs {
     .expect("mount");
     vfs
 }
+
+/// Whether this machine can boot the appliance (else the reason).
+pub fn appliance_possible() -> bool {
+    let qemu = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let kernel = rfish::appliance::build::find_kernel().is_ok();
+    if qemu && kernel {
+        return true;
+    }
+    let why = format!("no appliance possible here (qemu: {qemu}, kernel: {kernel})");
+    assert!(std::env::var_os("RFISH_REQUIRE_PEERS").is_none(), "{why}");
+    eprintln!("{why}: skipped");
+    false
+}
+
+/// A partition of a qcow2 image as a raw file (for debugfs and e2fsck).
+pub fn partition_raw(img: &Path, dir: &Path, part: usize) -> std::path::PathBuf {
+    let raw = dir.join("disk.raw");
+    run_tool(
+        Command::new("qemu-img")
+            .args(["convert", "-O", "raw"])
+            .arg(img)
+            .arg(&raw),
+    );
+    let dump = run_tool(Command::new("sfdisk").arg("--json").arg(&raw));
+    let text = String::from_utf8_lossy(&dump.stdout);
+    // "start": N, "size": M of partition `part` (1-based), in sfdisk's JSON order.
+    let nums = |key: &str| -> Vec<u64> {
+        text.match_indices(key)
+            .map(|(i, _)| {
+                text[i + key.len()..]
+                    .trim_start_matches([':', ' '])
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .expect("number")
+            })
+            .collect()
+    };
+    let (start, size) = (nums("\"start\"")[part - 1], nums("\"size\"")[part - 1]);
+    let out = dir.join(format!("part{part}.raw"));
+    run_tool(
+        Command::new("dd")
+            .arg(format!("if={}", raw.display()))
+            .arg(format!("of={}", out.display()))
+            .args(["bs=512", "status=none", "conv=sparse"])
+            .arg(format!("skip={start}"))
+            .arg(format!("count={size}")),
+    );
+    std::fs::remove_file(&raw).expect("rm raw");
+    out
+}

@@ -67,6 +67,15 @@ fn split(path: &[u8]) -> Result<(&[u8], &[u8]), Failure> {
     })
 }
 
+fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = dir.to_vec();
+    if !p.is_empty() {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
 fn fail(what: &str, path: &[u8], e: Errno) -> Failure {
     (
         e.raw_os_error(),
@@ -203,6 +212,7 @@ impl Files {
                     .map_err(|e| fail("lstat", p, e))
             }
             FsOp::ReadDir { path, start } => self.read_dir(id, &path, start),
+            FsOp::ReadTree { path, start } => self.read_tree(id, &path, start),
             FsOp::Read { path, offset, len } => {
                 let fd = self.open(id, &path, OFlags::RDONLY, Mode::empty())?;
                 let file = std::fs::File::from(fd);
@@ -335,6 +345,15 @@ impl Files {
             FsOp::Sync => rfs::syncfs(self.root(id)?)
                 .map(|()| FsAnswer::Done)
                 .map_err(|e| fail("syncfs", b"", e)),
+            FsOp::Batch(ops) => {
+                for op in ops {
+                    if matches!(op, FsOp::Batch(_)) {
+                        return Err((Errno::INVAL.raw_os_error(), "a batch in a batch".into()));
+                    }
+                    self.perform(id, op)?;
+                }
+                Ok(FsAnswer::Done)
+            }
         }
     }
 
@@ -360,14 +379,88 @@ impl Files {
             // An entry removed since readdir is skipped, as readdir would have.
             match statx_at(&fd, &name) {
                 Ok(stat) => {
-                    used += name.len() + 101;
-                    out.push(RemoteEntry { name, stat });
+                    let xattrs = match self.xattrs(id, &join(path, &name)) {
+                        Ok(FsAnswer::Xattrs(x)) => Some(x),
+                        _ => None,
+                    };
+                    used += name.len()
+                        + 102
+                        + xattrs.as_ref().map_or(0, |x| {
+                            x.iter().map(|(n, v)| 8 + n.len() + v.len()).sum::<usize>()
+                        });
+                    out.push(RemoteEntry { name, stat, xattrs });
                 }
                 Err(Errno::NOENT) => {}
                 Err(e) => return Err(fail("lstat", &name, e)),
             }
         }
         Ok(FsAnswer::Entries(out, next))
+    }
+
+    /// The names in directory `path`, in readdir order.
+    fn names(&self, id: u32, path: &[u8]) -> Result<(OwnedFd, Vec<Vec<u8>>), Failure> {
+        let fd = self.open(id, path, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
+        let dir = rfs::Dir::read_from(&fd).map_err(|e| fail("opendir", path, e))?;
+        let mut names = Vec::new();
+        for ent in dir {
+            let ent = ent.map_err(|e| fail("readdir", path, e))?;
+            let name = ent.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(name.to_vec());
+            }
+        }
+        Ok((fd, names))
+    }
+
+    /// One page of the depth-first walk below `path` (the walk is done again up to
+    /// `start` for each page: pages are large, trees rarely need more than a few).
+    fn read_tree(&self, id: u32, path: &[u8], start: u32) -> Result<FsAnswer, Failure> {
+        let mut out = Vec::new();
+        let mut index = 0u32;
+        let mut used = 0usize;
+        // (relative directory, its remaining names), innermost last.
+        let mut stack: Vec<(Vec<u8>, std::vec::IntoIter<Vec<u8>>, OwnedFd)> = Vec::new();
+        let (fd, names) = self.names(id, path)?;
+        stack.push((Vec::new(), names.into_iter(), fd));
+        while let Some((rel, names, fd)) = stack.last_mut() {
+            let Some(name) = names.next() else {
+                stack.pop();
+                continue;
+            };
+            if used > ENTRIES_BUDGET {
+                return Ok(FsAnswer::Entries(out, Some(index)));
+            }
+            let rel_name = join(rel, &name);
+            let stat = match statx_at(&*fd, &name) {
+                Ok(s) => s,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(fail("lstat", &rel_name, e)),
+            };
+            let full = join(path, &rel_name);
+            let is_dir = stat.file_type() == crate::fs::FileType::Directory;
+            if index >= start {
+                let xattrs = match self.xattrs(id, &full) {
+                    Ok(FsAnswer::Xattrs(x)) => Some(x),
+                    _ => None,
+                };
+                used += rel_name.len()
+                    + 102
+                    + xattrs.as_ref().map_or(0, |x| {
+                        x.iter().map(|(n, v)| 8 + n.len() + v.len()).sum::<usize>()
+                    });
+                out.push(RemoteEntry {
+                    name: rel_name.clone(),
+                    stat,
+                    xattrs,
+                });
+            }
+            index += 1;
+            if is_dir {
+                let (fd, names) = self.names(id, &full)?;
+                stack.push((rel_name, names.into_iter(), fd));
+            }
+        }
+        Ok(FsAnswer::Entries(out, None))
     }
 
     fn xattrs(&self, id: u32, p: &[u8]) -> Result<FsAnswer, Failure> {

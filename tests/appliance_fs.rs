@@ -1,0 +1,298 @@
+//! Filesystems rfish does not drive natively — XFS (RHEL's root, inside LVM), btrfs, vfat,
+//! NTFS — mounted by the appliance's kernel and used through the same file commands.
+//! Oracles: the same commands on an ext4 tree with the same content; `xfs_repair -n`,
+//! `e2fsck -fn` and `qemu-img check` afterwards; guestfish reading the image rfish changed;
+//! libselinux's `matchpathcon` for the labels.
+//!
+//! Skipped when this machine cannot boot the appliance, unless RFISH_REQUIRE_PEERS=1.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use rexpect::session::spawn_command;
+
+const PTY_TIMEOUT_MS: u64 = 600_000;
+
+fn rhel_copy(dir: &Path) -> std::path::PathBuf {
+    common::fixtures("debian-guest.sh");
+    let fixtures = common::fixtures("rhel-guest.sh");
+    let img = dir.join("rhelish.qcow2");
+    std::fs::copy(fixtures.join("rhelish.qcow2"), &img).expect("copy fixture");
+    img
+}
+
+/// What `matchpathcon` says `path` gets from the guest's file_contexts.
+fn matchpathcon(file_contexts: &Path, path: &str) -> String {
+    let out = common::run_tool(
+        Command::new("matchpathcon")
+            .arg("-n")
+            .arg("-f")
+            .arg(file_contexts)
+            .arg(path),
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn the_customisation_session_on_a_rhel_guest_with_xfs_in_lvm() {
+    if !common::appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = rhel_copy(tmp.path());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfish"));
+    cmd.env("HOME", tmp.path())
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env_remove("RFISH_PS1")
+        .current_dir(tmp.path())
+        .args(["-i", "-a", "rhelish.qcow2"]);
+    let mut p = spawn_command(cmd, Some(PTY_TIMEOUT_MS)).expect("spawn rfish on a pty");
+    p.exp_string("Operating system: Red Hat Enterprise Linux 8.1 (Ootpa)")
+        .expect("inspection banner");
+    p.exp_string("/dev/rhel/root mounted on /")
+        .expect("root mounted");
+    p.exp_string("/dev/sda1 mounted on /boot")
+        .expect("boot mounted");
+    p.exp_string("><fs> ").expect("prompt");
+    for line in [
+        "write /lib/systemd/system/httpd.service \"[Unit]\\nDescription=httpd\\n[Service]\\nExecStart=/usr/sbin/httpd\\n[Install]\\nWantedBy=multi-user.target\\n\"",
+        "command 'useradd alice'",
+        "mkdir-p /var/www/html",
+        "write /var/www/html/index.html 'hello'",
+        "command 'systemctl enable httpd'",
+        "selinux-relabel /etc/selinux/targeted/contexts/files/file_contexts /",
+        "echo session-done",
+    ] {
+        p.send_line(line).expect("type");
+        p.exp_string("><fs> ").expect("prompt after a command");
+    }
+    p.send_line("exit").expect("exit");
+    p.exp_eof().expect("rfish ends");
+
+    // From outside rfish: the image, the XFS logical volume, /boot.
+    common::qemu::assert_clean(&img);
+    let root = tmp.path().join("root.xfs");
+    let fc = tmp.path().join("file_contexts");
+    let (_, err, status) = common::rfish_raw(
+        tmp.path(),
+        &["--ro", "-a", "rhelish.qcow2"],
+        &format!(
+            "download /dev/rhel/root {}\nmount-ro /dev/rhel/root /\n\
+             download /etc/selinux/targeted/contexts/files/file_contexts {}\n",
+            root.display(),
+            fc.display()
+        ),
+    );
+    assert_eq!(status, 0, "{err}");
+    let repair = Command::new("xfs_repair")
+        .arg("-n")
+        .arg(&root)
+        .output()
+        .expect("xfs_repair");
+    assert!(
+        repair.status.success(),
+        "xfs_repair -n: {}{}",
+        String::from_utf8_lossy(&repair.stdout),
+        String::from_utf8_lossy(&repair.stderr)
+    );
+    let boot = common::partition_raw(&img, tmp.path(), 1);
+    common::assert_fsck_clean(&boot);
+
+    // guestfish reads what rfish (and the guest's own programs) wrote.
+    let Some(mut gf) = common::guestfish() else {
+        return;
+    };
+    let out = common::run_with_stdin(
+        {
+            gf.args(["--ro", "-i", "-a"]).arg(&img);
+            gf
+        },
+        "cat /var/www/html/index.html\n\
+         grep alice /etc/passwd\n\
+         readlink /etc/systemd/system/multi-user.target.wants/httpd.service\n\
+         lgetxattr /var/www/html/index.html security.selinux\n\
+         lgetxattr /etc/passwd security.selinux\n\
+         lgetxattr /home security.selinux\n",
+    );
+    let text = out.stdout.replace('\0', "");
+    let label = |p: &str| matchpathcon(&fc, p);
+    let want_www = label("/var/www/html/index.html");
+    let want_passwd = label("/etc/passwd");
+    let want_home = label("/home");
+    assert!(want_www.contains("httpd_sys_content_t"), "{want_www}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.first(), Some(&"hello"), "{text}\n{}", out.stderr);
+    assert!(
+        lines.get(1).is_some_and(|l| l.starts_with("alice:x:")),
+        "{text}"
+    );
+    assert!(
+        lines.get(2).is_some_and(|l| l.ends_with("/httpd.service")),
+        "{text}"
+    );
+    assert_eq!(
+        &lines[3..6],
+        &[&want_www, &want_passwd, &want_home],
+        "{text}"
+    );
+}
+
+/// A directory tree of plain files and directories every filesystem here can hold.
+fn sample_tree(dir: &Path) {
+    std::fs::create_dir_all(dir.join("docs/deep/er")).expect("mkdir");
+    std::fs::write(dir.join("hello.txt"), "hello, world\n").expect("write");
+    std::fs::write(dir.join("docs/readme"), "read me\n".repeat(1000)).expect("write");
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(dir.join("docs/deep/big.bin"), big).expect("write");
+    std::fs::write(dir.join("docs/deep/er/empty"), "").expect("write");
+    for i in 0..300 {
+        std::fs::write(dir.join(format!("docs/f{i:03}")), format!("{i}\n")).expect("write");
+    }
+}
+
+fn tool(cmd: &mut Command) {
+    common::run_tool(cmd);
+}
+
+#[test]
+fn read_commands_on_xfs_btrfs_vfat_and_ntfs_match_ext4() {
+    if !common::appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tree = tmp.path().join("tree");
+    sample_tree(&tree);
+    let img = |name: &str, mib: u64| {
+        let p = tmp.path().join(name);
+        let f = std::fs::File::create(&p).expect("create");
+        f.set_len(mib << 20).expect("size");
+        p
+    };
+    let ext4 = img("ext4.img", 64);
+    tool(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-d"])
+            .arg(&tree)
+            .arg(&ext4),
+    );
+    let xfs = img("xfs.img", 320);
+    // mkfs.xfs's protofile populates without mounting.
+    let proto = tmp.path().join("proto");
+    std::fs::write(&proto, xfs_protofile(&tree)).expect("protofile");
+    tool(
+        Command::new("mkfs.xfs")
+            .args(["-q", "-p"])
+            .arg(&proto)
+            .arg(&xfs),
+    );
+    let btrfs = img("btrfs.img", 128);
+    tool(
+        Command::new("mkfs.btrfs")
+            .args(["-q", "--rootdir"])
+            .arg(&tree)
+            .arg(&btrfs),
+    );
+    let vfat = img("vfat.img", 64);
+    tool(Command::new("mkfs.vfat").arg(&vfat));
+    tool(
+        Command::new("mcopy")
+            .args(["-s", "-i"])
+            .arg(&vfat)
+            .arg(tree.join("hello.txt"))
+            .arg(tree.join("docs"))
+            .arg("::/"),
+    );
+    let ntfs = img("ntfs.img", 64);
+    tool(Command::new("mkntfs").args(["-q", "-F", "-f"]).arg(&ntfs));
+
+    let reads = "find /\ncat /hello.txt\nchecksum sha256 /docs/deep/big.bin\n\
+                 checksum sha256 /docs/readme\nfilesize /docs/deep/big.bin\n\
+                 is-dir /docs/deep/er\nis-file /docs/deep/er/empty\nls /docs/deep\n\
+                 du /docs\nexists /nope\n";
+    let mut script = String::new();
+    for dev in ["/dev/sda", "/dev/sdb", "/dev/sdc", "/dev/sdd"] {
+        script.push_str(&format!("mount-ro {dev} /\n{reads}echo ==\numount /\n"));
+    }
+    // NTFS (the kernel's ntfs3) is filled by rfish's own copy-in and upload, then read.
+    script.push_str(&format!(
+        "mount /dev/sde /\ncopy-in tree/docs /\nupload tree/hello.txt /hello.txt\n{reads}echo ==\n"
+    ));
+    let (out, err, status) = common::rfish_raw(
+        tmp.path(),
+        &[
+            "-a",
+            "ext4.img",
+            "-a",
+            "xfs.img",
+            "-a",
+            "btrfs.img",
+            "-a",
+            "vfat.img",
+            "-a",
+            "ntfs.img",
+        ],
+        &script,
+    );
+    assert_eq!(status, 0, "{err}");
+    let out = String::from_utf8_lossy(&out);
+    let parts: Vec<&str> = out.split("==\n").collect();
+    assert_eq!(parts.len(), 6, "{out}\n{err}");
+    // du counts allocated kibibytes (the one answer that depends on the filesystem), and
+    // only ext4 has lost+found.
+    let comparable = |s: &str| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| *i + 2 != lines.len() && **l != "/lost+found")
+            .map(|(_, l)| *l)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let want = comparable(parts[0]);
+    assert!(want.contains("docs/deep/er/empty"), "{want}");
+    assert!(want.contains("hello, world"), "{want}");
+    for (name, part) in ["xfs", "btrfs", "vfat", "ntfs"].iter().zip(&parts[1..5]) {
+        assert_eq!(comparable(part), want, "{name} differs from ext4\n{err}");
+    }
+    // After rfish wrote to it, Windows' own checker's Linux cousin finds the NTFS sound.
+    let check = Command::new("ntfsfix")
+        .args(["-n"])
+        .arg(&ntfs)
+        .output()
+        .expect("ntfsfix");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
+
+/// mkfs.xfs's protofile for `tree` (directories and regular files).
+fn xfs_protofile(tree: &Path) -> String {
+    fn walk(dir: &Path, depth: usize, out: &mut String) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("readdir")
+            .map(|e| e.expect("entry"))
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pad = " ".repeat(depth);
+            if e.file_type().expect("type").is_dir() {
+                out.push_str(&format!("{pad}{name} d--755 0 0\n"));
+                walk(&e.path(), depth + 1, out);
+                out.push_str(&format!("{pad}$\n"));
+            } else {
+                out.push_str(&format!("{pad}{name} ---644 0 0 {}\n", e.path().display()));
+            }
+        }
+    }
+    let mut out = String::from("/dev/null\n0 0\nd--755 0 0\n");
+    walk(tree, 1, &mut out);
+    out.push_str("$\n");
+    out
+}
