@@ -57,6 +57,7 @@ fn the_customisation_session_on_a_rhel_guest_with_xfs_in_lvm() {
     p.exp_string("/dev/sda1 mounted on /boot")
         .expect("boot mounted");
     p.exp_string("><fs> ").expect("prompt");
+    let mut transcript = String::new();
     for line in [
         "write /lib/systemd/system/httpd.service \"[Unit]\\nDescription=httpd\\n[Service]\\nExecStart=/usr/sbin/httpd\\n[Install]\\nWantedBy=multi-user.target\\n\"",
         "command 'useradd alice'",
@@ -67,10 +68,10 @@ fn the_customisation_session_on_a_rhel_guest_with_xfs_in_lvm() {
         "echo session-done",
     ] {
         p.send_line(line).expect("type");
-        p.exp_string("><fs> ").expect("prompt after a command");
+        transcript.push_str(&p.exp_string("><fs> ").expect("prompt after a command"));
     }
     p.send_line("exit").expect("exit");
-    p.exp_eof().expect("rfish ends");
+    let session = p.exp_eof().expect("rfish ends");
 
     // From outside rfish: the image, the XFS logical volume, /boot.
     common::qemu::assert_clean(&img);
@@ -101,7 +102,8 @@ fn the_customisation_session_on_a_rhel_guest_with_xfs_in_lvm() {
     let boot = common::partition_raw(&img, tmp.path(), 1);
     common::assert_fsck_clean(&boot);
 
-    // guestfish reads what rfish (and the guest's own programs) wrote.
+    // guestfish reads what rfish (and the guest's own programs) wrote (it prints an
+    // attribute's bytes as they are, without a newline: each is followed by an echo).
     let Some(mut gf) = common::guestfish() else {
         return;
     };
@@ -113,18 +115,23 @@ fn the_customisation_session_on_a_rhel_guest_with_xfs_in_lvm() {
         "cat /var/www/html/index.html\n\
          grep alice /etc/passwd\n\
          readlink /etc/systemd/system/multi-user.target.wants/httpd.service\n\
-         lgetxattr /var/www/html/index.html security.selinux\n\
-         lgetxattr /etc/passwd security.selinux\n\
-         lgetxattr /home security.selinux\n",
+         lgetxattr /var/www/html/index.html security.selinux\necho\n\
+         lgetxattr /etc/passwd security.selinux\necho\n\
+         lgetxattr /etc security.selinux\necho\n",
     );
     let text = out.stdout.replace('\0', "");
     let label = |p: &str| matchpathcon(&fc, p);
     let want_www = label("/var/www/html/index.html");
     let want_passwd = label("/etc/passwd");
-    let want_home = label("/home");
+    let want_etc = label("/etc");
     assert!(want_www.contains("httpd_sys_content_t"), "{want_www}");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.first(), Some(&"hello"), "{text}\n{}", out.stderr);
+    assert_eq!(
+        lines.first(),
+        Some(&"hello"),
+        "{text}\n{}\nrfish's session:\n{transcript}{session}",
+        out.stderr
+    );
     assert!(
         lines.get(1).is_some_and(|l| l.starts_with("alice:x:")),
         "{text}"
@@ -135,7 +142,7 @@ fn the_customisation_session_on_a_rhel_guest_with_xfs_in_lvm() {
     );
     assert_eq!(
         &lines[3..6],
-        &[&want_www, &want_passwd, &want_home],
+        &[&want_www, &want_passwd, &want_etc],
         "{text}"
     );
 }
@@ -295,4 +302,228 @@ fn xfs_protofile(tree: &Path) -> String {
     walk(tree, 1, &mut out);
     out.push_str("$\n");
     out
+}
+
+/// A raw XFS image of `mib` MiB holding `tree` (mkfs.xfs's protofile: no mounting).
+fn xfs_image(dir: &Path, name: &str, mib: u64, tree: &Path) -> std::path::PathBuf {
+    let img = dir.join(name);
+    std::fs::File::create(&img)
+        .expect("create")
+        .set_len(mib << 20)
+        .expect("size");
+    let proto = dir.join(format!("{name}.proto"));
+    std::fs::write(&proto, xfs_protofile(tree)).expect("protofile");
+    tool(
+        Command::new("mkfs.xfs")
+            .args(["-q", "-p"])
+            .arg(&proto)
+            .arg(&img),
+    );
+    img
+}
+
+#[test]
+fn a_refused_mount_and_a_dead_appliance_are_errors_not_hangs() {
+    if !common::appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tree = tmp.path().join("tree");
+    sample_tree(&tree);
+    xfs_image(tmp.path(), "x.img", 320, &tree);
+    // The kernel refuses XFS as btrfs; the session goes on. Then QEMU is killed (the host
+    // command's parent is rfish): the next listing fails at once, naming the cause, and a
+    // new mount boots a new appliance.
+    let script = "\
+-mount-vfs ro btrfs /dev/sda /
+mount-ro /dev/sda /
+ls /docs/deep
+!pkill -KILL -P $PPID qemu
+-ls /docs
+-cat /hello.txt
+umount /
+mount-ro /dev/sda /
+cat /hello.txt
+";
+    let t0 = std::time::Instant::now();
+    let (out, err, status) = common::rfish_raw(tmp.path(), &["-a", "x.img"], script);
+    let out = String::from_utf8_lossy(&out);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(300));
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "big.bin\ner\nhello, world\n\n", "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 3, "{err}");
+    assert!(
+        errors[0].contains("mount_vfs: /dev/sda: cannot mount it as btrfs: Invalid argument"),
+        "{err}"
+    );
+    assert!(
+        errors[1].contains("ls0: opendir: /docs:")
+            && errors[1].contains("the appliance died unexpectedly: QEMU exited"),
+        "{err}"
+    );
+    assert!(
+        errors[2].contains("/hello.txt") && errors[2].contains("not running"),
+        "{err}"
+    );
+}
+
+/// Whether this process may set up loop devices and mount (root on a normal machine).
+fn can_loop_mount() -> bool {
+    Command::new("losetup")
+        .arg("-f")
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && is_root()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[test]
+fn an_xfs_with_a_dirty_log_mounts_norecovery_on_ro_and_recovers_on_rw() {
+    if !common::appliance_possible() {
+        return;
+    }
+    if !can_loop_mount() {
+        assert!(
+            std::env::var_os("RFISH_REQUIRE_PEERS").is_none(),
+            "needs root for a loop mount"
+        );
+        eprintln!("not root: skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tree = tmp.path().join("tree");
+    sample_tree(&tree);
+    let img = xfs_image(tmp.path(), "dirty.img", 320, &tree);
+    // A file written, then the filesystem shut down as if the machine had crashed: the
+    // log holds what the disk does not.
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mnt");
+    tool(
+        Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&img)
+            .arg(&mnt),
+    );
+    std::fs::write(mnt.join("from-the-log"), "logged\n").expect("write");
+    tool(&mut Command::new("sync"));
+    let shut = Command::new("xfs_io")
+        .args(["-x", "-c", "shutdown -f"])
+        .arg(&mnt)
+        .output()
+        .expect("xfs_io");
+    tool(Command::new("umount").arg(&mnt));
+    assert!(shut.status.success(), "{shut:?}");
+    let dirty = Command::new("xfs_repair")
+        .arg("-n")
+        .arg(&img)
+        .output()
+        .expect("xfs_repair");
+    assert!(!dirty.status.success(), "the log should need replaying");
+
+    // --ro: the drive cannot be written, so the log cannot be replayed: norecovery.
+    let (out, err, status) = common::rfish_raw(
+        tmp.path(),
+        &["--ro", "-a", "dirty.img"],
+        "mount-ro /dev/sda /\ncat /hello.txt\n",
+    );
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(String::from_utf8_lossy(&out), "hello, world\n\n");
+    // Read-write: the kernel replays the log; the logged file is there and the
+    // filesystem is clean afterwards.
+    let (out, err, status) = common::rfish_raw(
+        tmp.path(),
+        &["-a", "dirty.img"],
+        "mount /dev/sda /\ncat /from-the-log\n",
+    );
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(String::from_utf8_lossy(&out), "logged\n\n");
+    let clean = Command::new("xfs_repair")
+        .arg("-n")
+        .arg(&img)
+        .output()
+        .expect("xfs_repair");
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+}
+
+#[test]
+fn mkfs_xfs_btrfs_vfat_and_ntfs_make_filesystems_their_own_checkers_accept() {
+    if !common::appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = tmp.path().join("disk.img");
+    std::fs::File::create(&img)
+        .expect("create")
+        .set_len(700 << 20)
+        .expect("size");
+    // Made by the host's tools in the appliance, then written through the kernel's drivers.
+    let script = "\
+part-init /dev/sda gpt
+part-add /dev/sda p 2048 720895
+part-add /dev/sda p 720896 1000000
+part-add /dev/sda p 1000001 1100000
+part-add /dev/sda p 1100001 1300000
+mkfs xfs /dev/sda1 label:data
+mkfs btrfs /dev/sda2 label:pool
+mkfs vfat /dev/sda3 label:EFI
+mkfs ntfs /dev/sda4 label:win
+list-filesystems
+vfs-label /dev/sda1
+vfs-label /dev/sda2
+vfs-label /dev/sda3
+mount /dev/sda1 /
+mkdir /b
+mkdir /e
+mkdir /w
+mount /dev/sda2 /b
+mount /dev/sda3 /e
+mount /dev/sda4 /w
+write /b/hello 'from btrfs'
+write /e/hello.txt 'from vfat'
+write /w/hello 'from ntfs'
+write /hello 'from xfs'
+cat /b/hello
+cat /e/hello.txt
+cat /w/hello
+cat /hello
+";
+    let (out, err, status) = common::rfish_raw(tmp.path(), &["-a", "disk.img"], script);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "/dev/sda1: xfs\n/dev/sda2: btrfs\n/dev/sda3: vfat\n/dev/sda4: ntfs\n\
+         data\npool\nEFI\nfrom btrfs\nfrom vfat\nfrom ntfs\nfrom xfs\n"
+    );
+    let checks: [(usize, &str, &[&str]); 4] = [
+        (1, "xfs_repair", &["-n"]),
+        (2, "btrfs", &["check", "--readonly"]),
+        (3, "fsck.vfat", &["-n"]),
+        (4, "ntfsfix", &["-n"]),
+    ];
+    for (part, tool, args) in checks {
+        let raw = common::partition_raw(&img, tmp.path(), part);
+        let out = Command::new(tool)
+            .args(args)
+            .arg(&raw)
+            .output()
+            .expect(tool);
+        assert!(
+            out.status.success(),
+            "{tool} on partition {part}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::remove_file(raw).expect("rm");
+    }
 }

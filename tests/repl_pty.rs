@@ -137,3 +137,18 @@ fn tab_completes_guest_paths_from_the_mounted_filesystem() {
     p.send_line("quit").expect("quit");
     p.exp_eof().expect("exit");
 }
+
+#[test]
+fn lines_typed_ahead_are_all_run() {
+    // Pasting several lines (or typing while a command runs) must not lose any: each is
+    // run in turn, as GNU readline's guestfish does.
+    let home = tempfile::tempdir().expect("home");
+    let mut p = start(home.path());
+    p.send("echo first-line\necho second-line\necho third-line\n")
+        .expect("type ahead");
+    p.exp_string("first-line\r\n").expect("first");
+    p.exp_string("second-line\r\n").expect("second");
+    p.exp_string("third-line\r\n").expect("third");
+    p.send_line("exit").expect("exit");
+    p.exp_eof().expect("rfish ends");
+}

@@ -104,6 +104,26 @@ pub struct Payload {
     pub files: BTreeMap<String, PathBuf>,
 }
 
+/// Host programs the appliance carries (as /sbin/NAME, with their libraries) when the host
+/// has them: the mkfs tools for filesystems rfish does not make itself.
+pub const TOOLS: &[(&str, &[&str])] = &[
+    ("mkfs.xfs", &["/usr/sbin/mkfs.xfs", "/sbin/mkfs.xfs"]),
+    (
+        "mkfs.btrfs",
+        &[
+            "/usr/sbin/mkfs.btrfs",
+            "/usr/bin/mkfs.btrfs",
+            "/sbin/mkfs.btrfs",
+        ],
+    ),
+    ("mkfs.fat", &["/usr/sbin/mkfs.fat", "/sbin/mkfs.fat"]),
+    (
+        "mkntfs",
+        &["/usr/sbin/mkntfs", "/sbin/mkntfs", "/usr/bin/mkntfs"],
+    ),
+    ("mkfs.exfat", &["/usr/sbin/mkfs.exfat", "/sbin/mkfs.exfat"]),
+];
+
 /// Where ip(8) may live on the host.
 const IP_PATHS: &[&str] = &["/usr/bin/ip", "/bin/ip", "/usr/sbin/ip", "/sbin/ip"];
 
@@ -127,6 +147,18 @@ impl Payload {
         }
         if let Some(ip) = ip {
             files.insert("/bin/ip".into(), ip.to_path_buf());
+        }
+        // Each tool with everything it needs, or not at all.
+        for (name, paths) in TOOLS {
+            let Some(tool) = paths.iter().map(Path::new).find(|p| p.exists()) else {
+                continue;
+            };
+            let tool = tool.canonicalize().unwrap_or_else(|_| tool.to_path_buf());
+            let (libs, missing) = super::libs::closure(&[tool.as_path()]);
+            if missing.is_empty() {
+                files.extend(libs);
+                files.insert(format!("/sbin/{name}"), tool);
+            }
         }
         Ok(Payload {
             agent: bytes,

@@ -346,9 +346,28 @@ impl Appliance {
         argv: Vec<Vec<u8>>,
         network: bool,
         cancel: &AtomicBool,
+        sink: impl FnMut(u8, &[u8]),
+    ) -> Result<i32, String> {
+        self.run_request(&Request::Run { argv, network }, cancel, sink)
+    }
+
+    /// Run one of the appliance's own programs ([`Request::Tool`]) like [`Appliance::run`].
+    pub fn run_tool(
+        &mut self,
+        argv: Vec<Vec<u8>>,
+        cancel: &AtomicBool,
+        sink: impl FnMut(u8, &[u8]),
+    ) -> Result<i32, String> {
+        self.run_request(&Request::Tool { argv }, cancel, sink)
+    }
+
+    fn run_request(
+        &mut self,
+        req: &Request,
+        cancel: &AtomicBool,
         mut sink: impl FnMut(u8, &[u8]),
     ) -> Result<i32, String> {
-        self.send(&Request::Run { argv, network })?;
+        self.send(req)?;
         loop {
             match self.next_reply(cancel)? {
                 Reply::Output { stream, data } => sink(stream, &data),
@@ -366,10 +385,16 @@ impl Appliance {
 
     /// The error for a channel that failed: the appliance's exit and the console's end.
     fn died(&mut self, what: &str) -> String {
-        let status = match self.child.try_wait() {
-            Ok(Some(s)) => format!("QEMU exited ({s})"),
-            _ => what.to_string(),
-        };
+        // A broken channel usually means QEMU is exiting: give it a moment, to say how.
+        let mut status = None;
+        for _ in 0..100 {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                status = Some(format!("QEMU exited ({s})"));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let status = status.unwrap_or_else(|| what.to_string());
         let console = tail(&self.dir.path().join("console.log"), 10);
         format!("the appliance died unexpectedly: {status}\n{console}")
             .trim_end()

@@ -70,6 +70,12 @@ pub enum Request {
         /// rfish's number for the mount.
         id: u32,
     },
+    /// Run one of the appliance's own programs (a host tool it carries, such as
+    /// mkfs.xfs) outside the guest root; answered like [`Request::Run`].
+    Tool {
+        /// The program (an absolute path in the appliance) and its arguments.
+        argv: Vec<Vec<u8>>,
+    },
     /// A file operation on mount `id`: answered by [`Reply::Fs`] or [`Reply::Errno`].
     Fs {
         /// rfish's number for the mount.
@@ -263,6 +269,14 @@ impl Request {
                 e.u32(*id);
                 e.0
             }
+            Request::Tool { argv } => {
+                let mut e = Enc::new(9);
+                e.u32(argv.len() as u32);
+                for a in argv {
+                    e.bytes(a);
+                }
+                e.0
+            }
             Request::Fs { id, op } => {
                 let mut e = Enc::new(8);
                 e.u32(*id);
@@ -312,6 +326,17 @@ impl Request {
                 },
             },
             7 => Request::Detach { id: d.u32()? },
+            9 => {
+                let n = d.u32()? as usize;
+                if n > body.len() / 4 {
+                    return Err(ProtoError::Malformed(format!("{n} arguments")));
+                }
+                let mut argv = Vec::with_capacity(n);
+                for _ in 0..n {
+                    argv.push(d.bytes()?);
+                }
+                Request::Tool { argv }
+            }
             8 => Request::Fs {
                 id: d.u32()?,
                 op: FsOp::decode_from(&mut d)?,

@@ -331,6 +331,51 @@ pub fn close(s: &mut Session) -> Result<(), CmdError> {
     r
 }
 
+/// Run `tool` (one of the host programs the appliance carries, see
+/// [`crate::appliance::build::TOOLS`]) on `device` with `args` before the device name: for
+/// mkfs of the types rfish does not make itself. Errors carry the tool's stderr.
+pub(crate) fn run_tool_on_device(
+    s: &mut Session,
+    func: &str,
+    tool: &str,
+    args: &[String],
+    device: &str,
+) -> Result<(), CmdError> {
+    hand_back(s)?;
+    s.vfs
+        .commit_all()
+        .map_err(|e| CmdError::api(func, e.to_string()))?;
+    s.flush_drives().map_err(|e| CmdError::api(func, e))?;
+    ensure(s, func)?;
+    let link = s.link.clone();
+    let mut st = link.lock();
+    let app = st.app.as_mut().expect("ensured");
+    let mut argv = vec![format!("/sbin/{tool}").into_bytes()];
+    argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
+    argv.push(guest_device(device, &app.extra).into_bytes());
+    let mut err = Vec::new();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let result = app.run_tool(argv, &cancel, |stream, data| {
+        if stream == 2 {
+            err.extend_from_slice(data);
+        }
+    });
+    match result {
+        Ok(0) => Ok(()),
+        Ok(127) => Err(CmdError::api(
+            func,
+            format!(
+                "{tool} is not on this machine: rfish's appliance carries the host's own {tool} (install the package that has it)"
+            ),
+        )),
+        Ok(_) => Err(CmdError::api(func, failure_text(&err))),
+        Err(e) => {
+            st.app = None;
+            Err(CmdError::api(func, e))
+        }
+    }
+}
+
 /// libguestfs's error text for a failed program: its stderr without the last newline.
 fn failure_text(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);

@@ -1,6 +1,7 @@
 //! Making filesystems: mkfs (mkfs-opts), mkfs-b and mke2fs. ext2, ext3 and ext4 are made
 //! natively (src/fs/ext4/mkfs), with mke2fs's options as guestfish's daemon passes them
-//! (daemon/mkfs.c, daemon/ext2.c); other types need the appliance.
+//! (daemon/mkfs.c, daemon/ext2.c); xfs, btrfs, vfat, ntfs and exfat are made by the host's
+//! own tools in the appliance.
 
 use super::spec::{ArgKind, Arity, CommandSpec, RetType, arg};
 use super::{Args, CmdError, Ctx, Value};
@@ -46,9 +47,73 @@ fn other_type(func: &str, fstype: &str, device: &str) -> CmdError {
     CmdError::api(
         func,
         format!(
-            "{fstype}: {device}: rfish makes ext2, ext3 and ext4 filesystems natively; {fstype} needs the appliance, which rfish does not have yet"
+            "{fstype}: {device}: rfish makes ext2, ext3 and ext4 natively and xfs, btrfs, vfat, ntfs and exfat with the host's tools in its appliance; not {fstype}"
         ),
     )
+}
+
+/// The optargs of mkfs that apply to the appliance's tools.
+#[derive(Default)]
+struct OtherOpts {
+    blocksize: Option<i64>,
+    sectorsize: Option<i64>,
+    label: Option<String>,
+}
+
+/// Make an xfs, btrfs, vfat, ntfs or exfat filesystem with the host's own mkfs tool in the
+/// appliance (the options guestfish's daemon passes: daemon/mkfs.c).
+fn mkfs_other(
+    ctx: &mut Ctx<'_>,
+    func: &str,
+    fstype: &str,
+    device: &str,
+    o: &OtherOpts,
+) -> Result<Value, CmdError> {
+    let d = ctx.session.device(func, device)?;
+    let fail = |m: String| CmdError::api(func, format!("{fstype}: {device}: {m}"));
+    check_not_mounted(ctx.session, &d.name).map_err(fail)?;
+    if d.read_only || d.dev.is_read_only() {
+        return Err(fail("Read-only file system".to_string()));
+    }
+    let (tool, mut args): (&str, Vec<String>) = match fstype {
+        "xfs" => ("mkfs.xfs", vec!["-f".into()]),
+        "btrfs" => ("mkfs.btrfs", vec!["-f".into()]),
+        "vfat" | "fat" | "msdos" => ("mkfs.fat", vec!["-I".into()]),
+        "ntfs" => ("mkntfs", vec!["-Q".into(), "-F".into()]),
+        "exfat" => ("mkfs.exfat", Vec::new()),
+        _ => return Err(other_type(func, fstype, device)),
+    };
+    if fstype == "msdos" {
+        args.extend(["-F".into(), "12".into()]);
+    }
+    if let Some(b) = o.blocksize {
+        if b <= 0 {
+            return Err(CmdError::api(func, "blocksize must be > 0"));
+        }
+        match tool {
+            "mkfs.xfs" => args.extend(["-b".into(), format!("size={b}")]),
+            "mkfs.fat" => args.extend(["-S".into(), b.to_string()]),
+            "mkntfs" => args.extend(["-c".into(), b.to_string()]),
+            _ => {
+                return Err(fail(format!(
+                    "blocksize: not supported for {fstype} (guestfish refuses it too)"
+                )));
+            }
+        }
+    }
+    if let Some(s) = o.sectorsize {
+        match tool {
+            "mkfs.xfs" => args.extend(["-s".into(), format!("size={s}")]),
+            "mkfs.btrfs" => args.extend(["-s".into(), s.to_string()]),
+            _ => {}
+        }
+    }
+    if let Some(label) = &o.label {
+        let flag = if tool == "mkfs.fat" { "-n" } else { "-L" };
+        args.extend([flag.into(), label.clone()]);
+    }
+    super::guest::run_tool_on_device(ctx.session, func, tool, &args, &d.name)?;
+    Ok(Value::Unit)
 }
 
 fn mkfs_handler(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
@@ -56,8 +121,12 @@ fn mkfs_handler(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     let device = args.text(1);
     let func = "mkfs";
     let Some(kind) = FsKind::parse(&fstype) else {
-        ctx.session.device(func, &device)?;
-        return Err(other_type(func, &fstype, &device));
+        let o = OtherOpts {
+            blocksize: args.opt_int("blocksize"),
+            sectorsize: args.opt_int("sectorsize"),
+            label: args.opt_text("label"),
+        };
+        return mkfs_other(ctx, func, &fstype, &device, &o);
     };
     let mut opts = MkfsOptions::new(kind);
     if let Some(b) = args.opt_int("blocksize") {
@@ -107,7 +176,11 @@ pub static MKFS: CommandSpec = CommandSpec {
     longdesc: "Make a filesystem of type FSTYPE on DEVICE. ext2, ext3 and ext4 are made by \
                rfish itself, laid out as mke2fs lays them out (Debian's mke2fs.conf \
                defaults): blocksize: is -b, features: is -O, inode: is -I (inode size), \
-               label: is -L. The device is discarded (zeroed) first.",
+               label: is -L. The device is discarded (zeroed) first. xfs, btrfs, vfat \
+               (fat, msdos), ntfs and exfat are made by the host's own mkfs.xfs, \
+               mkfs.btrfs, mkfs.fat, mkntfs and mkfs.exfat, which rfish's appliance \
+               carries when the host has them (with guestfish's options: -f, -I, -Q; \
+               label:, blocksize: and sectorsize: passed on).",
     examples: &["mkfs ext4 /dev/sdb label:data"],
     handler: mkfs_handler,
 };
@@ -132,8 +205,11 @@ pub static MKFS_B: CommandSpec = CommandSpec {
         let fstype = args.text(0);
         let device = args.text(2);
         let Some(kind) = FsKind::parse(&fstype) else {
-            ctx.session.device("mkfs_b", &device)?;
-            return Err(other_type("mkfs_b", &fstype, &device));
+            let o = OtherOpts {
+                blocksize: Some(args.int(1)),
+                ..OtherOpts::default()
+            };
+            return mkfs_other(ctx, "mkfs_b", &fstype, &device, &o);
         };
         let mut opts = MkfsOptions::new(kind);
         opts.block_size = Some(u32::try_from(args.int(1).max(0)).unwrap_or(0));

@@ -397,14 +397,26 @@ pub fn mount_on(modules: &mut Modules, m: &MountSpec, target: &str) -> Result<()
     }
     let data = (!m.options.is_empty()).then_some(m.options.as_str());
     let start = Instant::now();
-    let r = nix::mount::mount(Some(m.device.as_str()), target, Some(vfstype), flags, data)
-        .map_err(|e| format!("mount {} on {target}: {e}", m.device));
+    let r = nix::mount::mount(Some(m.device.as_str()), target, Some(vfstype), flags, data).map_err(
+        |e| {
+            format!(
+                "cannot mount it as {vfstype}: {} (rfish -v shows the kernel's messages)",
+                e.desc()
+            )
+        },
+    );
     eprintln!(
         "rfish-agent: mount {} on {target}: {} ms",
         m.device,
         start.elapsed().as_millis()
     );
     r
+}
+
+/// Forget cached disk blocks (rfish may have written them natively since).
+pub fn drop_caches() {
+    nix::unistd::sync();
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
 }
 
 /// Sync and unmount `target`.

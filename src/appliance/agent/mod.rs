@@ -97,6 +97,13 @@ fn serve() -> Result<(), String> {
                     send(&port, &Reply::Error(e));
                 }
             }
+            Request::Tool { argv } => {
+                // rfish may have written the disks natively since the kernel cached them.
+                boot::drop_caches();
+                if let Err(e) = runner.start_tool(&port, argv) {
+                    send(&port, &Reply::Error(e));
+                }
+            }
             Request::Cancel => runner.cancel(),
             Request::Shutdown => {
                 runner.cancel();
@@ -111,6 +118,7 @@ fn serve() -> Result<(), String> {
             }
             Request::Attach { id, spec } => {
                 let place = files::place(id);
+                boot::drop_caches();
                 let r = std::fs::create_dir_all(&place)
                     .map_err(|e| format!("{place}: {e}"))
                     .and_then(|()| boot::mount_on(&mut modules, &spec, &place))

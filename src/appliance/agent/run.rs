@@ -142,6 +142,21 @@ impl Runner {
     /// Start `argv` in the guest root; its output and exit status are sent to `port` as
     /// they come. An error means nothing was started.
     pub fn start(&self, port: &Port, argv: Vec<Vec<u8>>, network: bool) -> Result<(), String> {
+        self.start_in(port, argv, network, SYSROOT)
+    }
+
+    /// Start one of the appliance's own programs (outside the guest root).
+    pub fn start_tool(&self, port: &Port, argv: Vec<Vec<u8>>) -> Result<(), String> {
+        self.start_in(port, argv, false, "/")
+    }
+
+    fn start_in(
+        &self,
+        port: &Port,
+        argv: Vec<Vec<u8>>,
+        network: bool,
+        root: &str,
+    ) -> Result<(), String> {
         if argv.is_empty() {
             return Err("passed an empty list".into());
         }
@@ -149,7 +164,7 @@ impl Runner {
         if running.is_some() {
             return Err("a command is already running".into());
         }
-        {
+        if root == SYSROOT {
             let mut binds = self.binds.lock().map_err(|_| "bind state poisoned")?;
             if binds.is_empty() {
                 *binds = bind_system_dirs();
@@ -159,7 +174,7 @@ impl Runner {
         let exe = std::env::current_exe().unwrap_or_else(|_| "/init".into());
         let spawned = Command::new(exe)
             .arg(EXEC_FLAG)
-            .arg(SYSROOT)
+            .arg(root)
             .args(argv.into_iter().map(OsString::from_vec))
             .env_clear()
             .env("PATH", "/sbin:/usr/sbin:/bin:/usr/bin")
