@@ -44,6 +44,8 @@ struct Cache {
     stats: HashMap<Ino, Stat>,
     dirs: HashMap<Ino, Vec<DirEntry>>,
     names: HashMap<(Ino, Vec<u8>), Ino>,
+    /// Directories whose whole tree was fetched in this epoch (kept up to date since).
+    prefetched: std::collections::HashSet<Ino>,
     /// Extended attributes, from directory listings or asked for.
     xattrs: HashMap<Ino, Xattrs>,
     /// Read-ahead: (inode, offset, bytes).
@@ -536,6 +538,9 @@ impl Filesystem for RemoteFs {
 
     fn prefetch_tree(&self, dir: Ino) -> FsResult<()> {
         let mut c = self.lock();
+        if c.prefetched.contains(&dir) {
+            return Ok(());
+        }
         self.flush(&mut c)?;
         let base = self.path(&c, dir)?;
         let mut by_path: HashMap<Vec<u8>, Ino> = HashMap::new();
@@ -576,6 +581,7 @@ impl Filesystem for RemoteFs {
             }
         }
         c.dirs.extend(lists);
+        c.prefetched.insert(dir);
         Ok(())
     }
 

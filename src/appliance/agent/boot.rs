@@ -413,10 +413,29 @@ pub fn mount_on(modules: &mut Modules, m: &MountSpec, target: &str) -> Result<()
     r
 }
 
-/// Forget cached disk blocks (rfish may have written them natively since).
+/// Forget the disks' cached blocks (rfish may have written them natively since): sync,
+/// then drop each disk's page cache. Only the block devices' own caches go — the files
+/// and metadata of filesystems mounted for rfish (which rfish never reads natively) stay
+/// cached, so guest programs and file operations on them do not start cold again.
 pub fn drop_caches() {
     nix::unistd::sync();
-    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+    let mut nodes: Vec<std::path::PathBuf> = Vec::new();
+    for dir in ["/dev", "/dev/rfish"] {
+        let Ok(list) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in list.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if dir == "/dev/rfish" || name.starts_with("sd") || name.starts_with("vd") {
+                nodes.push(e.path());
+            }
+        }
+    }
+    for node in nodes {
+        if let Ok(f) = std::fs::File::open(&node) {
+            let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+        }
+    }
 }
 
 /// Sync and unmount `target`.
@@ -507,8 +526,7 @@ pub fn umount_all() -> Result<(), String> {
             let _ = nix::mount::umount2(mp.as_str(), MntFlags::MNT_DETACH);
         }
     }
-    nix::unistd::sync();
-    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+    drop_caches();
     if failed.is_empty() {
         Ok(())
     } else {

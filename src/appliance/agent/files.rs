@@ -15,7 +15,7 @@ use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags, StatxFlags};
 use rustix::io::Errno;
 
 use crate::appliance::fsproto::{DATA_CHUNK, FsAnswer, FsOp, RemoteEntry};
-use crate::fs::{NewNode, Stat, StatVfs, Timespec};
+use crate::fs::{NewNode, Stat, StatVfs, Timespec, Xattrs};
 
 /// Where mount `id` is mounted in the appliance.
 pub fn place(id: u32) -> String {
@@ -29,6 +29,10 @@ pub type Failure = (i32, String);
 #[derive(Default)]
 pub struct Files {
     roots: HashMap<u32, OwnedFd>,
+    /// While a batch runs (writes and attribute changes only: no directory moves), the
+    /// last parent directory opened, reused by the next operation in the same directory.
+    batch_parent: std::cell::RefCell<Option<(u32, Vec<u8>, OwnedFd)>>,
+    in_batch: std::cell::Cell<bool>,
 }
 
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
@@ -176,7 +180,20 @@ impl Files {
     /// The parent directory of `path` (opened for `*at` calls) and its last component.
     fn parent<'p>(&self, id: u32, path: &'p [u8]) -> Result<(OwnedFd, &'p [u8]), Failure> {
         let (dir, name) = split(path)?;
+        if self.in_batch.get()
+            && let Some((cid, cdir, fd)) = self.batch_parent.borrow().as_ref()
+            && *cid == id
+            && cdir == dir
+            && let Ok(dup) = fd.try_clone()
+        {
+            return Ok((dup, name));
+        }
         let fd = self.open(id, dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+        if self.in_batch.get()
+            && let Ok(dup) = fd.try_clone()
+        {
+            *self.batch_parent.borrow_mut() = Some((id, dir.to_vec(), dup));
+        }
         Ok((fd, name))
     }
 
@@ -346,13 +363,28 @@ impl Files {
                 .map(|()| FsAnswer::Done)
                 .map_err(|e| fail("syncfs", b"", e)),
             FsOp::Batch(ops) => {
+                // Only operations that leave the directory tree as it is may share parents.
+                let shares = ops.iter().all(|op| {
+                    matches!(
+                        op,
+                        FsOp::Write { .. } | FsOp::SetAttr(..) | FsOp::SetXattr(..)
+                    )
+                });
+                self.in_batch.set(shares);
+                let mut result = Ok(FsAnswer::Done);
                 for op in ops {
                     if matches!(op, FsOp::Batch(_)) {
-                        return Err((Errno::INVAL.raw_os_error(), "a batch in a batch".into()));
+                        result = Err((Errno::INVAL.raw_os_error(), "a batch in a batch".into()));
+                        break;
                     }
-                    self.perform(id, op)?;
+                    if let Err(e) = self.perform(id, op) {
+                        result = Err(e);
+                        break;
+                    }
                 }
-                Ok(FsAnswer::Done)
+                self.in_batch.set(false);
+                self.batch_parent.borrow_mut().take();
+                result
             }
         }
     }
@@ -379,10 +411,7 @@ impl Files {
             // An entry removed since readdir is skipped, as readdir would have.
             match statx_at(&fd, &name) {
                 Ok(stat) => {
-                    let xattrs = match self.xattrs(id, &join(path, &name)) {
-                        Ok(FsAnswer::Xattrs(x)) => Some(x),
-                        _ => None,
-                    };
+                    let xattrs = at_path(&fd, &name).and_then(|p| xattrs_of(&p).ok());
                     used += name.len()
                         + 102
                         + xattrs.as_ref().map_or(0, |x| {
@@ -439,10 +468,7 @@ impl Files {
             let full = join(path, &rel_name);
             let is_dir = stat.file_type() == crate::fs::FileType::Directory;
             if index >= start {
-                let xattrs = match self.xattrs(id, &full) {
-                    Ok(FsAnswer::Xattrs(x)) => Some(x),
-                    _ => None,
-                };
+                let xattrs = at_path(fd, &name).and_then(|p| xattrs_of(&p).ok());
                 used += rel_name.len()
                     + 102
                     + xattrs.as_ref().map_or(0, |x| {
@@ -465,24 +491,9 @@ impl Files {
 
     fn xattrs(&self, id: u32, p: &[u8]) -> Result<FsAnswer, Failure> {
         let (_keep, path) = self.proc_path(id, p)?;
-        let size = rfs::llistxattr_query(&path).map_err(|e| fail("listxattr", p, e))?;
-        let mut list = vec![0u8; size];
-        let n = rfs::llistxattr(&path, &mut list[..]).map_err(|e| fail("listxattr", p, e))?;
-        list.truncate(n);
-        let mut out = Vec::new();
-        for name in list.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-            let size = match rfs::lgetxattr_query(&path, name) {
-                Ok(s) => s,
-                Err(Errno::NODATA) => continue,
-                Err(e) => return Err(fail("getxattr", p, e)),
-            };
-            let mut value = vec![0u8; size];
-            let n =
-                rfs::lgetxattr(&path, name, &mut value[..]).map_err(|e| fail("getxattr", p, e))?;
-            value.truncate(n);
-            out.push((name.to_vec(), value));
-        }
-        Ok(FsAnswer::Xattrs(out))
+        xattrs_of(&path)
+            .map(FsAnswer::Xattrs)
+            .map_err(|e| fail("listxattr", p, e))
     }
 
     fn create(&self, id: u32, p: &[u8], node: &NewNode) -> Result<FsAnswer, Failure> {
@@ -561,6 +572,49 @@ impl Files {
         }
         Ok(FsAnswer::Done)
     }
+}
+
+/// Every extended attribute of the file `path` names (a /proc path, not followed), with
+/// a first try into small buffers (most files have one short label or none).
+fn xattrs_of(path: &CString) -> Result<Xattrs, Errno> {
+    let mut list = vec![0u8; 1024];
+    let n = match rfs::llistxattr(path, &mut list[..]) {
+        Ok(n) => n,
+        Err(Errno::RANGE) => {
+            list = vec![0u8; rfs::llistxattr_query(path)?];
+            rfs::llistxattr(path, &mut list[..])?
+        }
+        Err(e) => return Err(e),
+    };
+    list.truncate(n);
+    let mut out = Vec::new();
+    for name in list.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let mut value = vec![0u8; 256];
+        let got = match rfs::lgetxattr(path, name, &mut value[..]) {
+            Ok(n) => Ok(n),
+            Err(Errno::RANGE) => rfs::lgetxattr_query(path, name).and_then(|size| {
+                value = vec![0u8; size];
+                rfs::lgetxattr(path, name, &mut value[..])
+            }),
+            Err(e) => Err(e),
+        };
+        match got {
+            Ok(n) => {
+                value.truncate(n);
+                out.push((name.to_vec(), value));
+            }
+            Err(Errno::NODATA) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// The /proc path of `name` in the directory open as `dir`.
+fn at_path(dir: &OwnedFd, name: &[u8]) -> Option<CString> {
+    let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
+    p.extend_from_slice(name);
+    CString::new(p).ok()
 }
 
 /// Give a new node its owner, then its exact permission bits (chown clears set-id bits;
