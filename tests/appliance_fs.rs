@@ -88,17 +88,7 @@ fn the_customisation_session_on_a_rhel_guest_with_xfs_in_lvm() {
         ),
     );
     assert_eq!(status, 0, "{err}");
-    let repair = Command::new("xfs_repair")
-        .arg("-n")
-        .arg(&root)
-        .output()
-        .expect("xfs_repair");
-    assert!(
-        repair.status.success(),
-        "xfs_repair -n: {}{}",
-        String::from_utf8_lossy(&repair.stdout),
-        String::from_utf8_lossy(&repair.stderr)
-    );
+    assert_checker_clean("xfs_repair", &["-n"], &root);
     let boot = common::partition_raw(&img, tmp.path(), 1);
     common::assert_fsck_clean(&boot);
 
@@ -144,6 +134,22 @@ fn the_customisation_session_on_a_rhel_guest_with_xfs_in_lvm() {
         &lines[3..6],
         &[&want_www, &want_passwd, &want_etc],
         "{text}"
+    );
+}
+
+/// `tool ARGS IMAGE` (a filesystem checker) finds nothing wrong.
+fn assert_checker_clean(tool: &str, args: &[&str], image: &Path) {
+    let out = Command::new(tool)
+        .args(args)
+        .arg(image)
+        .output()
+        .expect(tool);
+    assert!(
+        out.status.success(),
+        "{tool} {}: {}{}",
+        image.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -265,17 +271,8 @@ fn read_commands_on_xfs_btrfs_vfat_and_ntfs_match_ext4() {
     for (name, part) in ["xfs", "btrfs", "vfat", "ntfs"].iter().zip(&parts[1..5]) {
         assert_eq!(comparable(part), want, "{name} differs from ext4\n{err}");
     }
-    // After rfish wrote to it, Windows' own checker's Linux cousin finds the NTFS sound.
-    let check = Command::new("ntfsfix")
-        .args(["-n"])
-        .arg(&ntfs)
-        .output()
-        .expect("ntfsfix");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    // After rfish wrote to it, ntfs-3g's checker finds the NTFS sound.
+    assert_checker_clean("ntfsfix", &["-n"], &ntfs);
 }
 
 /// mkfs.xfs's protofile for `tree` (directories and regular files).
@@ -444,16 +441,7 @@ fn an_xfs_with_a_dirty_log_mounts_norecovery_on_ro_and_recovers_on_rw() {
     );
     assert_eq!(status, 0, "{err}");
     assert_eq!(String::from_utf8_lossy(&out), "logged\n\n");
-    let clean = Command::new("xfs_repair")
-        .arg("-n")
-        .arg(&img)
-        .output()
-        .expect("xfs_repair");
-    assert!(
-        clean.status.success(),
-        "{}",
-        String::from_utf8_lossy(&clean.stdout)
-    );
+    assert_checker_clean("xfs_repair", &["-n"], &img);
 }
 
 #[test]

@@ -229,39 +229,66 @@ impl<'a> Dec<'a> {
     }
 }
 
+fn enc_spec(e: &mut Enc, m: &MountSpec) {
+    e.bytes(m.device.as_bytes())
+        .bytes(m.mountpoint.as_bytes())
+        .bytes(m.vfstype.as_bytes())
+        .bytes(m.options.as_bytes())
+        .u8(m.read_only.into());
+}
+
+fn dec_spec(d: &mut Dec<'_>) -> Result<MountSpec, ProtoError> {
+    Ok(MountSpec {
+        device: d.string()?,
+        mountpoint: d.string()?,
+        vfstype: d.string()?,
+        options: d.string()?,
+        read_only: d.bool()?,
+    })
+}
+
+fn enc_argv(e: &mut Enc, argv: &[Vec<u8>]) {
+    e.u32(argv.len() as u32);
+    for a in argv {
+        e.bytes(a);
+    }
+}
+
+fn dec_argv(d: &mut Dec<'_>) -> Result<Vec<Vec<u8>>, ProtoError> {
+    let n = d.u32()? as usize;
+    // Each item takes at least its 4-byte length: bound the count by the frame.
+    if n > (d.body.len() - d.at) / 4 {
+        return Err(ProtoError::Malformed(format!("{n} arguments")));
+    }
+    let mut argv = Vec::with_capacity(n);
+    for _ in 0..n {
+        argv.push(d.bytes()?);
+    }
+    Ok(argv)
+}
+
 impl Request {
     /// The frame body.
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Request::Mount(m) => {
                 let mut e = Enc::new(1);
-                e.bytes(m.device.as_bytes())
-                    .bytes(m.mountpoint.as_bytes())
-                    .bytes(m.vfstype.as_bytes())
-                    .bytes(m.options.as_bytes())
-                    .u8(m.read_only.into());
+                enc_spec(&mut e, m);
                 e.0
             }
             Request::UmountAll => vec![2],
             Request::Run { argv, network } => {
                 let mut e = Enc::new(3);
-                e.u32(argv.len() as u32);
-                for a in argv {
-                    e.bytes(a);
-                }
+                enc_argv(&mut e, argv);
                 e.u8((*network).into());
                 e.0
             }
             Request::Cancel => vec![4],
             Request::Shutdown => vec![5],
-            Request::Attach { id, spec: m } => {
+            Request::Attach { id, spec } => {
                 let mut e = Enc::new(6);
-                e.u32(*id)
-                    .bytes(m.device.as_bytes())
-                    .bytes(m.mountpoint.as_bytes())
-                    .bytes(m.vfstype.as_bytes())
-                    .bytes(m.options.as_bytes())
-                    .u8(m.read_only.into());
+                e.u32(*id);
+                enc_spec(&mut e, spec);
                 e.0
             }
             Request::Detach { id } => {
@@ -271,10 +298,7 @@ impl Request {
             }
             Request::Tool { argv } => {
                 let mut e = Enc::new(9);
-                e.u32(argv.len() as u32);
-                for a in argv {
-                    e.bytes(a);
-                }
+                enc_argv(&mut e, argv);
                 e.0
             }
             Request::Fs { id, op } => {
@@ -290,53 +314,22 @@ impl Request {
     pub fn decode(body: &[u8]) -> Result<Request, ProtoError> {
         let mut d = Dec { body, at: 0 };
         let req = match d.u8()? {
-            1 => Request::Mount(MountSpec {
-                device: d.string()?,
-                mountpoint: d.string()?,
-                vfstype: d.string()?,
-                options: d.string()?,
-                read_only: d.bool()?,
-            }),
+            1 => Request::Mount(dec_spec(&mut d)?),
             2 => Request::UmountAll,
-            3 => {
-                let n = d.u32()? as usize;
-                // Each item takes at least its 4-byte length: bound the count by the frame.
-                if n > body.len() / 4 {
-                    return Err(ProtoError::Malformed(format!("{n} arguments")));
-                }
-                let mut argv = Vec::with_capacity(n);
-                for _ in 0..n {
-                    argv.push(d.bytes()?);
-                }
-                Request::Run {
-                    argv,
-                    network: d.bool()?,
-                }
-            }
+            3 => Request::Run {
+                argv: dec_argv(&mut d)?,
+                network: d.bool()?,
+            },
             4 => Request::Cancel,
             5 => Request::Shutdown,
             6 => Request::Attach {
                 id: d.u32()?,
-                spec: MountSpec {
-                    device: d.string()?,
-                    mountpoint: d.string()?,
-                    vfstype: d.string()?,
-                    options: d.string()?,
-                    read_only: d.bool()?,
-                },
+                spec: dec_spec(&mut d)?,
             },
             7 => Request::Detach { id: d.u32()? },
-            9 => {
-                let n = d.u32()? as usize;
-                if n > body.len() / 4 {
-                    return Err(ProtoError::Malformed(format!("{n} arguments")));
-                }
-                let mut argv = Vec::with_capacity(n);
-                for _ in 0..n {
-                    argv.push(d.bytes()?);
-                }
-                Request::Tool { argv }
-            }
+            9 => Request::Tool {
+                argv: dec_argv(&mut d)?,
+            },
             8 => Request::Fs {
                 id: d.u32()?,
                 op: FsOp::decode_from(&mut d)?,
@@ -470,6 +463,46 @@ mod tests {
             },
             Request::Cancel,
             Request::Shutdown,
+            Request::Attach {
+                id: 3,
+                spec: MountSpec {
+                    device: "/dev/rfish/lv0".into(),
+                    mountpoint: String::new(),
+                    vfstype: "xfs".into(),
+                    options: "norecovery".into(),
+                    read_only: true,
+                },
+            },
+            Request::Detach { id: 3 },
+            Request::Tool {
+                argv: vec![b"/sbin/mkfs.xfs".to_vec(), b"-f".to_vec()],
+            },
+            Request::Fs {
+                id: 1,
+                op: FsOp::Batch(vec![
+                    FsOp::Write {
+                        path: b"a/b".to_vec(),
+                        offset: 7,
+                        data: vec![1, 2, 3],
+                    },
+                    FsOp::SetXattr(b"a".to_vec(), b"security.selinux".to_vec(), None),
+                    FsOp::SetAttr(
+                        b"".to_vec(),
+                        crate::fs::SetAttr {
+                            mode: Some(0o755),
+                            mtime: Some(crate::fs::Timespec { sec: -5, nsec: 9 }),
+                            ..Default::default()
+                        },
+                    ),
+                ]),
+            },
+            Request::Fs {
+                id: 2,
+                op: FsOp::ReadTree {
+                    path: b"etc".to_vec(),
+                    start: 9,
+                },
+            },
         ];
         for r in reqs {
             assert_eq!(Request::decode(&r.encode()).expect("decode"), r);
@@ -487,6 +520,12 @@ mod tests {
             },
             Reply::Exited(-9),
             Reply::Log("x".into()),
+            Reply::Errno {
+                errno: 2,
+                message: "lstat x: No such file".into(),
+            },
+            Reply::Fs(FsAnswer::Xattrs(vec![(b"user.a".to_vec(), vec![0, 1])])),
+            Reply::Fs(FsAnswer::Flags(0x80000)),
         ];
         for r in replies {
             assert_eq!(Reply::decode(&r.encode()).expect("decode"), r);
@@ -513,6 +552,13 @@ mod tests {
                 "{body:?}"
             );
         }
+        // A batch inside a batch, and an entry count past the frame.
+        let nested = Request::Fs {
+            id: 0,
+            op: FsOp::Batch(vec![FsOp::Batch(Vec::new())]),
+        };
+        assert!(Request::decode(&nested.encode()).is_err());
+        assert!(Reply::decode(&[0x86, 3, 0x7f, 0xff, 0xff, 0xff]).is_err());
         let mut w = Vec::new();
         write_frame(&mut w, &Reply::Exited(3).encode()).expect("write");
         assert_eq!(

@@ -201,6 +201,26 @@ impl RemoteFs {
         }
     }
 
+    /// Every entry of a paged listing (`op(start)` asks for the page at `start`).
+    fn pages(
+        &self,
+        op: impl Fn(u32) -> FsOp,
+        mut each: impl FnMut(super::fsproto::RemoteEntry),
+    ) -> FsResult<()> {
+        let mut start = 0;
+        loop {
+            let (batch, next) = match self.call(op(start))? {
+                FsAnswer::Entries(b, n) => (b, n),
+                other => return Err(unexpected(other)),
+            };
+            batch.into_iter().for_each(&mut each);
+            match next {
+                Some(n) if n > start => start = n,
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// A creating operation in `dir`: the new inode.
     fn make(&self, dir: Ino, name: &[u8], op: impl FnOnce(Vec<u8>) -> FsOp) -> FsResult<Ino> {
         check_name(name)?;
@@ -295,16 +315,12 @@ impl Filesystem for RemoteFs {
         self.flush(&mut c)?;
         let path = self.path(&c, dir)?;
         let mut out = Vec::new();
-        let mut start = 0;
-        loop {
-            let (batch, next) = match self.call(FsOp::ReadDir {
+        self.pages(
+            |start| FsOp::ReadDir {
                 path: path.clone(),
                 start,
-            })? {
-                FsAnswer::Entries(b, n) => (b, n),
-                other => return Err(unexpected(other)),
-            };
-            for e in batch {
+            },
+            |e| {
                 let kind = e.stat.file_type();
                 let ino = c.learn(join(&path, &e.name), Some(dir), &e.name, e.stat);
                 c.xattrs.insert(ino, e.xattrs.unwrap_or_default());
@@ -313,12 +329,8 @@ impl Filesystem for RemoteFs {
                     ino,
                     kind,
                 });
-            }
-            match next {
-                Some(n) if n > start => start = n,
-                _ => break,
-            }
-        }
+            },
+        )?;
         c.dirs.insert(dir, out.clone());
         Ok(out)
     }
@@ -547,22 +559,18 @@ impl Filesystem for RemoteFs {
         by_path.insert(Vec::new(), dir);
         let mut lists: HashMap<Ino, Vec<DirEntry>> = HashMap::new();
         lists.insert(dir, Vec::new());
-        let mut start = 0;
-        loop {
-            let (batch, next) = match self.call(FsOp::ReadTree {
+        self.pages(
+            |start| FsOp::ReadTree {
                 path: base.clone(),
                 start,
-            })? {
-                FsAnswer::Entries(b, n) => (b, n),
-                other => return Err(unexpected(other)),
-            };
-            for e in batch {
+            },
+            |e| {
                 let (parent_rel, name) = match e.name.iter().rposition(|&b| b == b'/') {
                     Some(i) => (e.name[..i].to_vec(), e.name[i + 1..].to_vec()),
                     None => (Vec::new(), e.name.clone()),
                 };
                 let Some(&parent) = by_path.get(&parent_rel) else {
-                    continue;
+                    return;
                 };
                 let kind = e.stat.file_type();
                 let ino = c.learn(join(&base, &e.name), Some(parent), &name, e.stat);
@@ -574,12 +582,8 @@ impl Filesystem for RemoteFs {
                 if let Some(l) = lists.get_mut(&parent) {
                     l.push(DirEntry { name, ino, kind });
                 }
-            }
-            match next {
-                Some(n) if n > start => start = n,
-                _ => break,
-            }
-        }
+            },
+        )?;
         c.dirs.extend(lists);
         c.prefetched.insert(dir);
         Ok(())

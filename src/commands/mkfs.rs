@@ -25,6 +25,23 @@ fn parse_uuid(text: &str) -> Result<[u8; 16], String> {
         .map_err(|_| format!("Invalid UUID format: {text}"))
 }
 
+/// The device a filesystem is to be made on: not mounted, not read-only (errors prefixed
+/// with `prefix`, as guestfish puts it before the tool's message).
+fn target(
+    ctx: &mut Ctx<'_>,
+    func: &str,
+    device: &str,
+    prefix: &str,
+) -> Result<crate::session::DevRef, CmdError> {
+    let d = ctx.session.device(func, device)?;
+    let fail = |m: String| CmdError::api(func, format!("{prefix}{m}"));
+    check_not_mounted(ctx.session, &d.name).map_err(fail)?;
+    if d.read_only || d.dev.is_read_only() {
+        return Err(fail("Read-only file system".to_string()));
+    }
+    Ok(d)
+}
+
 /// Make the filesystem; `prefix` is what guestfish puts before the tool's message.
 fn run_mkfs(
     ctx: &mut Ctx<'_>,
@@ -33,13 +50,9 @@ fn run_mkfs(
     opts: &MkfsOptions,
     prefix: &str,
 ) -> Result<Value, CmdError> {
-    let d = ctx.session.device(func, device)?;
-    let fail = |m: String| CmdError::api(func, format!("{prefix}{m}"));
-    check_not_mounted(ctx.session, &d.name).map_err(fail)?;
-    if d.read_only || d.dev.is_read_only() {
-        return Err(fail("Read-only file system".to_string()));
-    }
-    mkfs::make(d.dev.as_ref(), opts).map_err(|e: MkfsError| fail(e.to_string()))?;
+    let d = target(ctx, func, device, prefix)?;
+    mkfs::make(d.dev.as_ref(), opts)
+        .map_err(|e: MkfsError| CmdError::api(func, format!("{prefix}{e}")))?;
     Ok(Value::Unit)
 }
 
@@ -69,12 +82,9 @@ fn mkfs_other(
     device: &str,
     o: &OtherOpts,
 ) -> Result<Value, CmdError> {
-    let d = ctx.session.device(func, device)?;
-    let fail = |m: String| CmdError::api(func, format!("{fstype}: {device}: {m}"));
-    check_not_mounted(ctx.session, &d.name).map_err(fail)?;
-    if d.read_only || d.dev.is_read_only() {
-        return Err(fail("Read-only file system".to_string()));
-    }
+    let prefix = format!("{fstype}: {device}: ");
+    let d = target(ctx, func, device, &prefix)?;
+    let fail = |m: String| CmdError::api(func, format!("{prefix}{m}"));
     let (tool, mut args): (&str, Vec<String>) = match fstype {
         "xfs" => ("mkfs.xfs", vec!["-f".into()]),
         "btrfs" => ("mkfs.btrfs", vec!["-f".into()]),

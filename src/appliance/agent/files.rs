@@ -390,40 +390,19 @@ impl Files {
     }
 
     fn read_dir(&self, id: u32, path: &[u8], start: u32) -> Result<FsAnswer, Failure> {
-        let fd = self.open(id, path, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
-        let dir = rfs::Dir::read_from(&fd).map_err(|e| fail("opendir", path, e))?;
-        let mut names = Vec::new();
-        for ent in dir {
-            let ent = ent.map_err(|e| fail("readdir", path, e))?;
-            let name = ent.file_name().to_bytes();
-            if name != b"." && name != b".." {
-                names.push(name.to_vec());
-            }
-        }
+        let (fd, names) = self.names(id, path)?;
         let mut out = Vec::new();
         let mut used = 0;
-        let mut next = None;
         for (i, name) in names.into_iter().enumerate().skip(start as usize) {
             if used > ENTRIES_BUDGET {
-                next = Some(i as u32);
-                break;
+                return Ok(FsAnswer::Entries(out, Some(i as u32)));
             }
-            // An entry removed since readdir is skipped, as readdir would have.
-            match statx_at(&fd, &name) {
-                Ok(stat) => {
-                    let xattrs = at_path(&fd, &name).and_then(|p| xattrs_of(&p).ok());
-                    used += name.len()
-                        + 102
-                        + xattrs.as_ref().map_or(0, |x| {
-                            x.iter().map(|(n, v)| 8 + n.len() + v.len()).sum::<usize>()
-                        });
-                    out.push(RemoteEntry { name, stat, xattrs });
-                }
-                Err(Errno::NOENT) => {}
-                Err(e) => return Err(fail("lstat", &name, e)),
+            if let Some(e) = entry(&fd, &name, name.clone())? {
+                used += e.1;
+                out.push(e.0);
             }
         }
-        Ok(FsAnswer::Entries(out, next))
+        Ok(FsAnswer::Entries(out, None))
     }
 
     /// The names in directory `path`, in readdir order.
@@ -460,29 +439,17 @@ impl Files {
                 return Ok(FsAnswer::Entries(out, Some(index)));
             }
             let rel_name = join(rel, &name);
-            let stat = match statx_at(&*fd, &name) {
-                Ok(s) => s,
-                Err(Errno::NOENT) => continue,
-                Err(e) => return Err(fail("lstat", &rel_name, e)),
+            let Some((e, size)) = entry(&*fd, &name, rel_name.clone())? else {
+                continue;
             };
-            let full = join(path, &rel_name);
-            let is_dir = stat.file_type() == crate::fs::FileType::Directory;
+            let is_dir = e.stat.file_type() == crate::fs::FileType::Directory;
             if index >= start {
-                let xattrs = at_path(fd, &name).and_then(|p| xattrs_of(&p).ok());
-                used += rel_name.len()
-                    + 102
-                    + xattrs.as_ref().map_or(0, |x| {
-                        x.iter().map(|(n, v)| 8 + n.len() + v.len()).sum::<usize>()
-                    });
-                out.push(RemoteEntry {
-                    name: rel_name.clone(),
-                    stat,
-                    xattrs,
-                });
+                used += size;
+                out.push(e);
             }
             index += 1;
             if is_dir {
-                let (fd, names) = self.names(id, &full)?;
+                let (fd, names) = self.names(id, &join(path, &rel_name))?;
                 stack.push((rel_name, names.into_iter(), fd));
             }
         }
@@ -608,6 +575,35 @@ fn xattrs_of(path: &CString) -> Result<Xattrs, Errno> {
         }
     }
     Ok(out)
+}
+
+/// `name` in directory `dir` as a listing entry named `shown` (its lstat and extended
+/// attributes) and its encoded size; `None` when it went away since readdir (skipped, as
+/// readdir would have).
+fn entry(
+    dir: &OwnedFd,
+    name: &[u8],
+    shown: Vec<u8>,
+) -> Result<Option<(RemoteEntry, usize)>, Failure> {
+    let stat = match statx_at(dir, name) {
+        Ok(s) => s,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(fail("lstat", &shown, e)),
+    };
+    let xattrs = at_path(dir, name).and_then(|p| xattrs_of(&p).ok());
+    let size = shown.len()
+        + 102
+        + xattrs.as_ref().map_or(0, |x| {
+            x.iter().map(|(n, v)| 8 + n.len() + v.len()).sum::<usize>()
+        });
+    Ok(Some((
+        RemoteEntry {
+            name: shown,
+            stat,
+            xattrs,
+        },
+        size,
+    )))
 }
 
 /// The /proc path of `name` in the directory open as `dir`.
