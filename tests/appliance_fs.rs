@@ -515,3 +515,33 @@ cat /hello
         std::fs::remove_file(raw).expect("rm");
     }
 }
+
+#[test]
+fn sync_puts_appliance_writes_in_the_image_while_the_session_runs() {
+    if !common::appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tree = tmp.path().join("tree");
+    sample_tree(&tree);
+    xfs_image(tmp.path(), "x.img", 320, &tree);
+    // The copy is taken by a host command in the middle of the session, after sync: a
+    // crash-consistent image whose log, replayed by the kernel, holds the write.
+    let (_, err, status) = common::rfish_raw(
+        tmp.path(),
+        &["-a", "x.img"],
+        "mount /dev/sda /\nwrite /synced 'made durable by sync'\nsync\n!cp x.img copy.img\n\
+         write /later 'not synced before the copy'\n",
+    );
+    assert_eq!(status, 0, "{err}");
+    let (out, err, status) = common::rfish_raw(
+        tmp.path(),
+        &["-a", "copy.img"],
+        "mount /dev/sda /\ncat /synced\nexists /later\n",
+    );
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "made durable by sync\nfalse\n"
+    );
+}

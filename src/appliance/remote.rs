@@ -589,6 +589,12 @@ impl Filesystem for RemoteFs {
         Ok(())
     }
 
+    fn sync(&self) -> FsResult<()> {
+        let mut c = self.lock();
+        self.flush(&mut c)?;
+        self.call(FsOp::Sync).map(drop)
+    }
+
     fn appliance_mount(&self) -> Option<u32> {
         Some(self.id)
     }

@@ -265,14 +265,22 @@ pub static SYNC: CommandSpec = cmd(
     RetType::Err,
     "sync disks, writes are flushed through to the disk image",
     "Make every change durable. rfish commits each command's changes (through the \
-     filesystem's journal) and flushes the image when the command ends, so this only \
-     flushes the drives once more.",
+     filesystem's journal) and flushes the image when the command ends, so for native \
+     filesystems this only flushes the drives once more; filesystems mounted in the \
+     appliance are synced there first (their changes otherwise reach the image at \
+     umount or exit).",
     &["sync"],
     |ctx, _args| {
         ctx.session
             .vfs
             .commit_all()
             .map_err(|e| CmdError::api("sync", e.to_string()))?;
+        for m in ctx.session.vfs.mounts() {
+            if !m.read_only {
+                m.fs.sync()
+                    .map_err(|e| CmdError::api("sync", e.to_string()))?;
+            }
+        }
         for d in &ctx.session.open_drives {
             d.dev
                 .flush()

@@ -292,6 +292,11 @@ pub trait Filesystem: Send + Sync {
     }
     /// Forget every change since the last commit.
     fn rollback(&self) {}
+    /// Make everything written so far reach the device (`sync`): for filesystems another
+    /// kernel caches (the appliance's), its own caches too. Commits are enough natively.
+    fn sync(&self) -> FsResult<()> {
+        self.commit()
+    }
     /// About to walk the tree below directory `dir`: a filesystem for which each listing is
     /// a round trip may fetch it all now.
     fn prefetch_tree(&self, _dir: Ino) -> FsResult<()> {

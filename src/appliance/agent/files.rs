@@ -359,9 +359,13 @@ impl Files {
                 r.map(|()| FsAnswer::Done)
                     .map_err(|e| fail("setxattr", &p, e))
             }
-            FsOp::Sync => rfs::syncfs(self.root(id)?)
-                .map(|()| FsAnswer::Done)
-                .map_err(|e| fail("syncfs", b"", e)),
+            FsOp::Sync => {
+                // syncfs needs a descriptor opened for reading (not O_PATH).
+                let fd = self.open(id, b"", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
+                rfs::syncfs(&fd)
+                    .map(|()| FsAnswer::Done)
+                    .map_err(|e| fail("syncfs", b"", e))
+            }
             FsOp::Batch(ops) => {
                 // Only operations that leave the directory tree as it is may share parents.
                 let shares = ops.iter().all(|op| {
