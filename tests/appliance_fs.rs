@@ -348,7 +348,11 @@ cat /hello.txt
     assert!(t0.elapsed() < std::time::Duration::from_secs(300));
     assert_eq!(status, 0, "{err}");
     assert_eq!(out, "big.bin\ner\nhello, world\n\n", "{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    // The script's errors (not the KVM fallback notice of machines without working KVM).
+    let errors: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("*stdin*") && l.contains("error"))
+        .collect();
     assert_eq!(errors.len(), 3, "{err}");
     assert!(
         errors[0].contains("mount_vfs: /dev/sda: cannot mount it as btrfs: Invalid argument"),
@@ -544,4 +548,30 @@ fn sync_puts_appliance_writes_in_the_image_while_the_session_runs() {
         String::from_utf8_lossy(&out),
         "made durable by sync\nfalse\n"
     );
+}
+
+#[test]
+fn xfs_info_xfs_repair_and_fsck_print_what_guestfish_printed() {
+    if !common::appliance_possible() {
+        return;
+    }
+    // Records made by guestfish 1.48 on testdata/disks.sh's gpt.qcow2 (XFS on sda1) and
+    // mbr.img (ext4 on sda1, vfat on sda5), both added read-only.
+    let dir = common::fixtures("disks.sh");
+    for (name, image) in [("otherfs-xfs", "gpt.qcow2"), ("otherfs-mbr", "mbr.img")] {
+        let script = common::record_script(name, image);
+        let (out, err, status) = common::rfish_raw(&dir, &[], &script);
+        let (want_out, want_err) = common::record(name);
+        let err: String = err
+            .lines()
+            .filter(|l| !l.starts_with("rfish: KVM does not work"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(err, common::guestfish_errors_as_rfish(&want_err), "{name}");
+        assert_eq!(status, 0, "{name}: {err}");
+        common::assert_same_output(
+            &String::from_utf8_lossy(&out),
+            &String::from_utf8_lossy(&want_out),
+        );
+    }
 }

@@ -105,7 +105,7 @@ pub struct Payload {
 }
 
 /// Host programs the appliance carries (as /sbin/NAME, with their libraries) when the host
-/// has them: the mkfs tools for filesystems rfish does not make itself.
+/// has them: the mkfs tools for filesystems rfish does not make itself, and checkers.
 pub const TOOLS: &[(&str, &[&str])] = &[
     ("mkfs.xfs", &["/usr/sbin/mkfs.xfs", "/sbin/mkfs.xfs"]),
     (
@@ -122,6 +122,9 @@ pub const TOOLS: &[(&str, &[&str])] = &[
         &["/usr/sbin/mkntfs", "/sbin/mkntfs", "/usr/bin/mkntfs"],
     ),
     ("mkfs.exfat", &["/usr/sbin/mkfs.exfat", "/sbin/mkfs.exfat"]),
+    ("xfs_repair", &["/usr/sbin/xfs_repair", "/sbin/xfs_repair"]),
+    ("e2fsck", &["/usr/sbin/e2fsck", "/sbin/e2fsck"]),
+    ("fsck.fat", &["/usr/sbin/fsck.fat", "/sbin/fsck.fat"]),
 ];
 
 /// Where ip(8) may live on the host.

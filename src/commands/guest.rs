@@ -332,15 +332,16 @@ pub fn close(s: &mut Session) -> Result<(), CmdError> {
 }
 
 /// Run `tool` (one of the host programs the appliance carries, see
-/// [`crate::appliance::build::TOOLS`]) on `device` with `args` before the device name: for
-/// mkfs of the types rfish does not make itself. Errors carry the tool's stderr.
-pub(crate) fn run_tool_on_device(
+/// [`crate::appliance::build::TOOLS`]) with `args`, then `device` as the appliance names
+/// it: the exit status and standard error. Only a missing tool or a failed appliance is
+/// an error.
+pub(crate) fn run_tool_status(
     s: &mut Session,
     func: &str,
     tool: &str,
     args: &[String],
     device: &str,
-) -> Result<(), CmdError> {
+) -> Result<(i32, Vec<u8>), CmdError> {
     hand_back(s)?;
     s.vfs
         .commit_all()
@@ -361,18 +362,32 @@ pub(crate) fn run_tool_on_device(
         }
     });
     match result {
-        Ok(0) => Ok(()),
         Ok(127) => Err(CmdError::api(
             func,
             format!(
                 "{tool} is not on this machine: rfish's appliance carries the host's own {tool} (install the package that has it)"
             ),
         )),
-        Ok(_) => Err(CmdError::api(func, failure_text(&err))),
+        Ok(code) => Ok((code, err)),
         Err(e) => {
             st.app = None;
             Err(CmdError::api(func, e))
         }
+    }
+}
+
+/// [`run_tool_status`] where any exit status but 0 is an error carrying the tool's
+/// message (mkfs).
+pub(crate) fn run_tool_on_device(
+    s: &mut Session,
+    func: &str,
+    tool: &str,
+    args: &[String],
+    device: &str,
+) -> Result<(), CmdError> {
+    match run_tool_status(s, func, tool, args, device)? {
+        (0, _) => Ok(()),
+        (_, err) => Err(CmdError::api(func, failure_text(&err))),
     }
 }
 

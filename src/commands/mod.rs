@@ -42,6 +42,7 @@ pub mod selinux;
 pub mod spec;
 pub mod tarball;
 pub mod untar;
+pub mod xfs;
 
 use std::io::Write;
 

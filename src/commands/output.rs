@@ -43,7 +43,9 @@ pub enum Field {
 pub fn print(out: &mut dyn Write, ret: RetType, value: &Value) -> io::Result<()> {
     match (ret, value) {
         (_, Value::Unit) | (RetType::Err, _) => Ok(()),
-        (RetType::IntHex, Value::Int(n)) => writeln!(out, "0x{n:x}"),
+        // guestfish prints the 0x prefix only before a non-zero value.
+        (RetType::IntHex, Value::Int(0)) => writeln!(out, "0"),
+        (RetType::IntHex, Value::Int(n)) => writeln!(out, "0x{:x}", *n as u32),
         (_, Value::Int(n)) => writeln!(out, "{n}"),
         (_, Value::Bool(b)) => writeln!(out, "{}", if *b { "true" } else { "false" }),
         // RString and RStringList are C strings: guestfish prints up to the first NUL.

@@ -3,7 +3,7 @@
 use super::{
     CommandSpec, blockdev, disk, edit, fish, fsarchive, fsattrs, fscopy, fsfill, fsimport, fslist,
     fsmeta, fsread, fssearch, fswrite, guest, help, inspect, inspect_apps, lvm, mkfs, mount, part,
-    partwrite, probe, selinux,
+    partwrite, probe, selinux, xfs,
 };
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
@@ -135,6 +135,9 @@ static COMMANDS: &[&CommandSpec] = &[
     &mkfs::MKFS,
     &mkfs::MKFS_B,
     &mkfs::MKE2FS,
+    &xfs::XFS_INFO,
+    &xfs::XFS_REPAIR,
+    &xfs::FSCK,
     &fsfill::FILL,
     &fsfill::FILL_PATTERN,
     &fsfill::FILL_DIR,

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod ext4;
 pub mod vfs;
+pub mod xfs;
 
 pub use error::{Errno, FsError, FsResult};
 
