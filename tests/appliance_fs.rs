@@ -575,3 +575,54 @@ fn xfs_info_xfs_repair_and_fsck_print_what_guestfish_printed() {
         );
     }
 }
+
+#[test]
+fn btrfs_subvolumes_keep_their_files_apart() {
+    if !common::appliance_possible() {
+        return;
+    }
+    if !can_loop_mount() {
+        assert!(
+            std::env::var_os("RFISH_REQUIRE_PEERS").is_none(),
+            "needs root for a loop mount"
+        );
+        eprintln!("not root: skipped");
+        return;
+    }
+    // A subvolume numbers its inodes afresh (its root is 256, like the top level's, and
+    // its first file 257, like the top level's first file): rfish must not mix them up.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let img = tmp.path().join("b.img");
+    std::fs::File::create(&img)
+        .expect("create")
+        .set_len(200 << 20)
+        .expect("size");
+    tool(Command::new("mkfs.btrfs").arg("-q").arg(&img));
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mnt");
+    tool(
+        Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&img)
+            .arg(&mnt),
+    );
+    let made = Command::new("btrfs")
+        .args(["subvolume", "create"])
+        .arg(mnt.join("sv"))
+        .output()
+        .expect("btrfs");
+    std::fs::write(mnt.join("top"), "top level\n").expect("write");
+    std::fs::write(mnt.join("sv/inner"), "in the subvolume\n").expect("write");
+    tool(Command::new("umount").arg(&mnt));
+    assert!(made.status.success(), "{made:?}");
+    let (out, err, status) = common::rfish_raw(
+        tmp.path(),
+        &["-a", "b.img"],
+        "mount /dev/sda /\nfind /\ncat /top\ncat /sv/inner\nwrite /sv/new 'x'\nls /sv\nls /\n",
+    );
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "/sv\n/sv/inner\n/top\ntop level\n\nin the subvolume\n\ninner\nnew\nsv\ntop\n"
+    );
+}

@@ -155,7 +155,10 @@ impl RemoteFs {
         let epoch = self.link.epoch();
         let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if c.epoch != epoch {
-            let paths = std::mem::take(&mut c.paths);
+            // Numbers the agent made up (btrfs subvolumes) may mean other files after
+            // the appliance booted again.
+            let mut paths = std::mem::take(&mut c.paths);
+            paths.retain(|ino, _| *ino < crate::appliance::agent::SYNTHETIC_INO);
             let queue = std::mem::take(&mut c.queue);
             *c = Cache {
                 epoch,

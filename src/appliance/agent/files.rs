@@ -33,6 +33,7 @@ pub struct Files {
     /// last parent directory opened, reused by the next operation in the same directory.
     batch_parent: std::cell::RefCell<Option<(u32, Vec<u8>, OwnedFd)>>,
     in_batch: std::cell::Cell<bool>,
+    inos: std::cell::RefCell<InoMap>,
 }
 
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
@@ -113,7 +114,9 @@ fn to_stat(x: &rfs::Statx) -> Stat {
     }
 }
 
-fn statx_at(dir: impl AsFd, name: &[u8]) -> Result<Stat, Errno> {
+/// lstat of `name` in `dir` (the directory itself for an empty name), and the device
+/// the file is on.
+fn statx_dev(dir: impl AsFd, name: &[u8]) -> Result<(Stat, (u32, u32)), Errno> {
     let name: &[u8] = if name.is_empty() { b"." } else { name };
     rfs::statx(
         dir,
@@ -121,7 +124,24 @@ fn statx_at(dir: impl AsFd, name: &[u8]) -> Result<Stat, Errno> {
         AtFlags::SYMLINK_NOFOLLOW,
         StatxFlags::BASIC_STATS | StatxFlags::BTIME,
     )
-    .map(|x| to_stat(&x))
+    .map(|x| (to_stat(&x), (x.stx_dev_major, x.stx_dev_minor)))
+}
+
+fn statx_at(dir: impl AsFd, name: &[u8]) -> Result<Stat, Errno> {
+    statx_dev(dir, name).map(|(s, _)| s)
+}
+
+/// Inode numbers given to files on another device than their mount's root (btrfs
+/// subvolumes number their inodes afresh: every subvolume's root is 256), so that each
+/// file of a mount has a number of its own. rfish forgets them when the appliance boots
+/// again.
+pub const SYNTHETIC_INO: u64 = 1 << 62;
+
+/// The numbering of [`SYNTHETIC_INO`]s.
+#[derive(Default)]
+struct InoMap {
+    root_dev: HashMap<u32, (u32, u32)>,
+    synthetic: HashMap<(u32, (u32, u32), u64), u64>,
 }
 
 fn rfs_time(t: Option<Timespec>) -> rustix::fs::Timespec {
@@ -146,13 +166,29 @@ impl Files {
             Mode::empty(),
         )
         .map_err(|e| format!("{}: {e}", place(id)))?;
+        let (_, dev) = statx_dev(&fd, b"").map_err(|e| format!("{}: {e}", place(id)))?;
+        self.inos.borrow_mut().root_dev.insert(id, dev);
         self.roots.insert(id, fd);
         Ok(())
+    }
+
+    /// lstat with an inode number unique within mount `id` (see [`SYNTHETIC_INO`]).
+    fn stat_at(&self, id: u32, dir: impl AsFd, name: &[u8]) -> Result<Stat, Errno> {
+        let (mut stat, dev) = statx_dev(dir, name)?;
+        let mut map = self.inos.borrow_mut();
+        if map.root_dev.get(&id) != Some(&dev) {
+            let next = SYNTHETIC_INO + map.synthetic.len() as u64;
+            stat.ino = *map.synthetic.entry((id, dev, stat.ino)).or_insert(next);
+        }
+        Ok(stat)
     }
 
     /// Forget mount `id` (before it is unmounted).
     pub fn detach(&mut self, id: u32) {
         self.roots.remove(&id);
+        let mut map = self.inos.borrow_mut();
+        map.root_dev.remove(&id);
+        map.synthetic.retain(|k, _| k.0 != id);
     }
 
     /// The mounts rfish has.
@@ -219,12 +255,13 @@ impl Files {
             FsOp::Lstat(p) => {
                 let p = checked(&p)?;
                 if p.is_empty() {
-                    return statx_at(self.root(id)?, b"")
+                    return self
+                        .stat_at(id, self.root(id)?, b"")
                         .map(FsAnswer::Stat)
                         .map_err(|e| fail("lstat", p, e));
                 }
                 let (dir, name) = self.parent(id, p)?;
-                statx_at(&dir, name)
+                self.stat_at(id, &dir, name)
                     .map(FsAnswer::Stat)
                     .map_err(|e| fail("lstat", p, e))
             }
@@ -280,7 +317,7 @@ impl Files {
                 rfs::mkdirat(&dir, name, Mode::from_raw_mode(0o700))
                     .map_err(|e| fail("mkdir", &p, e))?;
                 own(&dir, name, &node, true).map_err(|e| fail("mkdir", &p, e))?;
-                statx_at(&dir, name)
+                self.stat_at(id, &dir, name)
                     .map(FsAnswer::Stat)
                     .map_err(|e| fail("lstat", &p, e))
             }
@@ -289,7 +326,7 @@ impl Files {
                 rfs::symlinkat(target.as_slice(), &dir, name)
                     .map_err(|e| fail("symlink", &p, e))?;
                 own(&dir, name, &node, false).map_err(|e| fail("symlink", &p, e))?;
-                statx_at(&dir, name)
+                self.stat_at(id, &dir, name)
                     .map(FsAnswer::Stat)
                     .map_err(|e| fail("lstat", &p, e))
             }
@@ -401,7 +438,7 @@ impl Files {
             if used > ENTRIES_BUDGET {
                 return Ok(FsAnswer::Entries(out, Some(i as u32)));
             }
-            if let Some(e) = entry(&fd, &name, name.clone())? {
+            if let Some(e) = entry(self, id, &fd, &name, name.clone())? {
                 used += e.1;
                 out.push(e.0);
             }
@@ -443,7 +480,7 @@ impl Files {
                 return Ok(FsAnswer::Entries(out, Some(index)));
             }
             let rel_name = join(rel, &name);
-            let Some((e, size)) = entry(&*fd, &name, rel_name.clone())? else {
+            let Some((e, size)) = entry(self, id, &*fd, &name, rel_name.clone())? else {
                 continue;
             };
             let is_dir = e.stat.file_type() == crate::fs::FileType::Directory;
@@ -485,7 +522,7 @@ impl Files {
         };
         made.map_err(|e| fail("create", p, e))?;
         own(&dir, name, node, true).map_err(|e| fail("create", p, e))?;
-        statx_at(&dir, name)
+        self.stat_at(id, &dir, name)
             .map(FsAnswer::Stat)
             .map_err(|e| fail("lstat", p, e))
     }
@@ -585,11 +622,13 @@ fn xattrs_of(path: &CString) -> Result<Xattrs, Errno> {
 /// attributes) and its encoded size; `None` when it went away since readdir (skipped, as
 /// readdir would have).
 fn entry(
+    files: &Files,
+    id: u32,
     dir: &OwnedFd,
     name: &[u8],
     shown: Vec<u8>,
 ) -> Result<Option<(RemoteEntry, usize)>, Failure> {
-    let stat = match statx_at(dir, name) {
+    let stat = match files.stat_at(id, dir, name) {
         Ok(s) => s,
         Err(Errno::NOENT) => return Ok(None),
         Err(e) => return Err(fail("lstat", &shown, e)),

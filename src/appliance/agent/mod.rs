@@ -18,6 +18,8 @@ use super::proto::{self, ProtoError, Reply, Request};
 /// The guest root under which the user's filesystems are mounted.
 pub const SYSROOT: &str = "/sysroot";
 
+pub use files::SYNTHETIC_INO;
+
 /// Where the agent mounts rfish's own mount `id` (outside the guest root).
 pub fn remote_place(id: u32) -> String {
     files::place(id)
