@@ -99,8 +99,10 @@ fn every_registry_example_runs() {
         assert!(!spec.examples.is_empty(), "{} has no example", spec.name);
         // Guest programs run in the appliance, on a real guest: tests/guest_commands.rs
         // runs them on the Debian fixture (the example disk has no programs).
+        // The example disk has no XFS, and the checkers run in the appliance:
+        // tests/appliance_fs.rs runs those against guestfish's records.
         if rfish::commands::guest::GUEST_COMMANDS.contains(&spec.name)
-            || spec.name == "appliance-launch"
+            || ["appliance-launch", "xfs-info", "xfs-repair", "fsck"].contains(&spec.name)
         {
             continue;
         }
@@ -135,7 +137,7 @@ fn every_registry_example_runs() {
             count += 1;
         }
     }
-    assert!(count >= registry().len() - rfish::commands::guest::GUEST_COMMANDS.len() - 1);
+    assert!(count >= registry().len() - rfish::commands::guest::GUEST_COMMANDS.len() - 4);
 }
 
 #[test]

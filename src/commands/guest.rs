@@ -376,23 +376,8 @@ pub(crate) fn run_tool_status(
     }
 }
 
-/// [`run_tool_status`] where any exit status but 0 is an error carrying the tool's
-/// message (mkfs).
-pub(crate) fn run_tool_on_device(
-    s: &mut Session,
-    func: &str,
-    tool: &str,
-    args: &[String],
-    device: &str,
-) -> Result<(), CmdError> {
-    match run_tool_status(s, func, tool, args, device)? {
-        (0, _) => Ok(()),
-        (_, err) => Err(CmdError::api(func, failure_text(&err))),
-    }
-}
-
 /// libguestfs's error text for a failed program: its stderr without the last newline.
-fn failure_text(stderr: &[u8]) -> String {
+pub(crate) fn failure_text(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     text.strip_suffix('\n').unwrap_or(&text).to_string()
 }

@@ -122,8 +122,11 @@ fn mkfs_other(
         let flag = if tool == "mkfs.fat" { "-n" } else { "-L" };
         args.extend([flag.into(), label.clone()]);
     }
-    super::guest::run_tool_on_device(ctx.session, func, tool, &args, &d.name)?;
-    Ok(Value::Unit)
+    // guestfish's daemon: "FSTYPE: DEVICE: " and the tool's message.
+    match super::guest::run_tool_status(ctx.session, func, tool, &args, &d.name)? {
+        (0, _) => Ok(Value::Unit),
+        (_, err) => Err(fail(super::guest::failure_text(&err))),
+    }
 }
 
 fn mkfs_handler(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {

@@ -90,7 +90,7 @@ pub static XFS_INFO: CommandSpec = CommandSpec {
     shortdesc: "get geometry of XFS filesystem",
     longdesc: "The geometry of the XFS filesystem on a device (or mounted at a path), as \
                xfs_info reports it, read by rfish from the superblock without mounting.",
-    examples: &[],
+    examples: &["xfs-info /dev/sda1"],
     handler: xfs_info,
 };
 
@@ -166,7 +166,7 @@ pub static XFS_REPAIR: CommandSpec = CommandSpec {
                nomodify:true found something to repair. forcelogzero: is -L, nomodify: \
                -n, noprefetch: -P, forcegeometry:, ihashsize:, bhashsize:, agstride: are \
                -o options, maxmem: is -m.",
-    examples: &[],
+    examples: &["xfs-repair /dev/sda1 nomodify:true"],
     handler: xfs_repair,
 };
 
@@ -208,6 +208,6 @@ pub static FSCK: CommandSpec = CommandSpec {
                fsck.fat run in rfish's appliance (checking only, on a read-only drive); \
                xfs and btrfs have nothing to check at this level (xfs-repair does), as their \
                fsck helpers say.",
-    examples: &[],
+    examples: &["fsck ext4 /dev/sda1"],
     handler: fsck,
 };
