@@ -626,3 +626,36 @@ fn btrfs_subvolumes_keep_their_files_apart() {
         "/sv\n/sv/inner\n/top\ntop level\n\nin the subvolume\n\ninner\nnew\nsv\ntop\n"
     );
 }
+
+#[test]
+fn xfs_admin_sets_what_xfs_db_then_reads() {
+    if !common::appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tree = tmp.path().join("tree");
+    sample_tree(&tree);
+    let img = xfs_image(tmp.path(), "x.img", 320, &tree);
+    let (_, err, status) = common::rfish_raw(
+        tmp.path(),
+        &["-a", "x.img"],
+        "xfs-admin /dev/sda label:backups uuid:12345678-1234-4234-8234-123456789abc\n\
+         xfs-admin /dev/sda lazycounter:true\n-xfs-admin /dev/sda v2log:true\n\
+         mount /dev/sda /\n-xfs-admin /dev/sda label:busy\n",
+    );
+    assert_eq!(status, 0, "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("*stdin*")).collect();
+    assert_eq!(errors.len(), 2, "{err}");
+    assert!(errors[0].contains("v2log: not supported"), "{err}");
+    assert!(errors[1].contains("mounted"), "{err}");
+    let out = common::run_tool(
+        Command::new("xfs_db")
+            .args(["-r", "-c", "label", "-c", "uuid"])
+            .arg(&img),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "label = \"backups\"\nUUID = 12345678-1234-4234-8234-123456789abc\n"
+    );
+    assert_checker_clean("xfs_repair", &["-n"], &img);
+}

@@ -123,6 +123,7 @@ pub const TOOLS: &[(&str, &[&str])] = &[
     ),
     ("mkfs.exfat", &["/usr/sbin/mkfs.exfat", "/sbin/mkfs.exfat"]),
     ("xfs_repair", &["/usr/sbin/xfs_repair", "/sbin/xfs_repair"]),
+    ("xfs_db", &["/usr/sbin/xfs_db", "/sbin/xfs_db"]),
     ("e2fsck", &["/usr/sbin/e2fsck", "/sbin/e2fsck"]),
     ("fsck.fat", &["/usr/sbin/fsck.fat", "/sbin/fsck.fat"]),
 ];

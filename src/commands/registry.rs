@@ -137,6 +137,7 @@ static COMMANDS: &[&CommandSpec] = &[
     &mkfs::MKE2FS,
     &xfs::XFS_INFO,
     &xfs::XFS_REPAIR,
+    &xfs::XFS_ADMIN,
     &xfs::FSCK,
     &fsfill::FILL,
     &fsfill::FILL_PATTERN,
