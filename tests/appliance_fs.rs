@@ -659,3 +659,30 @@ fn xfs_admin_sets_what_xfs_db_then_reads() {
     );
     assert_checker_clean("xfs_repair", &["-n"], &img);
 }
+
+#[test]
+fn an_rpm_database_on_xfs_lists_what_guestfish_listed_on_ext4() {
+    if !common::appliance_possible() {
+        return;
+    }
+    // The RHEL 8 tree of testdata/rpm-guest.sh (a BerkeleyDB rpm database written by the
+    // real rpm) on XFS instead of ext4: inspection goes through the appliance, and must
+    // print what guestfish printed for the ext4 image (testdata/guestfish/rhel8-apps.*).
+    let fx = common::fixtures("rpm-guest.sh");
+    let tmp = tempfile::tempdir().expect("tmp");
+    xfs_image(tmp.path(), "rhel8.img", 320, &fx.join("root8"));
+    let script = common::record_script("rhel8-apps", "rhel8.img");
+    let (out, err, status) = common::rfish_raw(tmp.path(), &[], &script);
+    let (want_out, want_err) = common::record("rhel8-apps");
+    let err: String = err
+        .lines()
+        .filter(|l| !l.starts_with("rfish: KVM does not work"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(err, common::guestfish_errors_as_rfish(&want_err));
+    assert_eq!(status, 0, "{err}");
+    common::assert_same_output(
+        &String::from_utf8_lossy(&out),
+        &String::from_utf8_lossy(&want_out),
+    );
+}
