@@ -81,19 +81,9 @@ fn guest_commands_print_what_guestfish_printed() {
         String::from_utf8_lossy(&o.stderr).into_owned(),
         o.status.code(),
     );
-    let (want_out, want_err) = common::record("appliance");
-    // A broken KVM (this kind of machine) adds its one-line fallback notice.
-    let err: String = err
-        .lines()
-        .filter(|l| !l.starts_with("rfish: KVM does not work"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    assert_eq!(err, common::guestfish_errors_as_rfish(&want_err));
-    assert_eq!(status, Some(0), "{err}");
-    common::assert_same_output(
-        &String::from_utf8_lossy(&out),
-        &String::from_utf8_lossy(&want_out),
-    );
+    // A broken KVM (this kind of machine) adds its one-line fallback notice, which the
+    // comparison leaves aside.
+    common::assert_like_record("appliance", &out, &err, status.unwrap_or(-1));
 }
 
 #[test]

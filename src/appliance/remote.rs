@@ -141,11 +141,6 @@ impl RemoteFs {
         Ok(fs)
     }
 
-    /// rfish's number for the mount in the appliance.
-    pub fn id(&self) -> u32 {
-        self.id
-    }
-
     fn call(&self, op: FsOp) -> FsResult<FsAnswer> {
         self.link.fs(self.id, op).map_err(link_error)
     }

@@ -183,6 +183,24 @@ pub fn record(name: &str) -> (Vec<u8>, String) {
     (out, err)
 }
 
+/// rfish's run of `record_script(name, ..)` printed what guestfish recorded for NAME: the
+/// same standard output, the same errors (the one-line notice of machines whose KVM does
+/// not work aside), status 0.
+pub fn assert_like_record(name: &str, out: &[u8], err: &str, status: i32) {
+    let (want_out, want_err) = record(name);
+    let err: String = err
+        .lines()
+        .filter(|l| !l.starts_with("rfish: KVM does not work"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(err, guestfish_errors_as_rfish(&want_err), "{name}");
+    assert_eq!(status, 0, "{name}: {err}");
+    assert_same_output(
+        &String::from_utf8_lossy(out),
+        &String::from_utf8_lossy(&want_out),
+    );
+}
+
 /// Run rfish with `args` in `dir` on `script` as standard input; returns the raw standard
 /// output (it may hold binary data), standard error and the exit status. The script is fed
 /// from another thread: a long script's output would otherwise fill the stdout pipe while

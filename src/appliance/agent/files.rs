@@ -480,14 +480,22 @@ impl Files {
                 return Ok(FsAnswer::Entries(out, Some(index)));
             }
             let rel_name = join(rel, &name);
-            let Some((e, size)) = entry(self, id, &*fd, &name, rel_name.clone())? else {
-                continue;
-            };
-            let is_dir = e.stat.file_type() == crate::fs::FileType::Directory;
-            if index >= start {
+            // Entries of earlier pages are only walked through: their type is enough.
+            let is_dir = if index >= start {
+                let Some((e, size)) = entry(self, id, &*fd, &name, rel_name.clone())? else {
+                    continue;
+                };
+                let is_dir = e.stat.file_type() == crate::fs::FileType::Directory;
                 used += size;
                 out.push(e);
-            }
+                is_dir
+            } else {
+                match statx_at(&*fd, &name) {
+                    Ok(st) => st.file_type() == crate::fs::FileType::Directory,
+                    Err(Errno::NOENT) => continue,
+                    Err(e) => return Err(fail("lstat", &rel_name, e)),
+                }
+            };
             index += 1;
             if is_dir {
                 let (fd, names) = self.names(id, &join(path, &rel_name))?;
