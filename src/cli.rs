@@ -124,6 +124,10 @@ pub struct Options {
     #[arg(long)]
     pub csh: bool,
 
+    /// Internal: this process is the --listen server itself.
+    #[arg(long = "listen-server", hide = true)]
+    pub listen_server: bool,
+
     /// Connect to a live guest.
     #[arg(long)]
     pub live: bool,
@@ -251,6 +255,15 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
     if let Some(why) = unsupported(&options) {
         return not_yet(why);
     }
+    if let Some(code) = check_remote_options(&options) {
+        return code;
+    }
+    if options.listen && !options.listen_server {
+        return crate::remote::server::start(options.csh);
+    }
+    if let Some(pid) = &options.remote {
+        return run_remote(options.commands, options.file, pid);
+    }
     let interactive = options.file.is_none() && io::stdin().is_terminal();
     let colour = crate::colour::decide(io::stderr().is_terminal());
 
@@ -326,6 +339,9 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
         }
     }
 
+    if options.listen_server {
+        return crate::remote::server::serve(Shell::new(session, false));
+    }
     if options.appliance_shell {
         let mut code = crate::commands::guest::shell_loop(&mut session);
         if let Err(e) = crate::commands::guest::close(&mut session) {
@@ -347,6 +363,10 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
     if relabel {
         crate::commands::selinux::autorelabel(&shell.session);
     }
+    shell
+        .session
+        .events
+        .fire(crate::commands::events::Event::Close, None, &[]);
     code
 }
 
@@ -494,12 +514,60 @@ fn status(result: Result<(), shell::Exit>) -> i32 {
     }
 }
 
+/// guestfish's checks of --listen and --remote against the other options, plus rfish's
+/// refusal of options that would apply to the --remote client instead of the server.
+fn check_remote_options(o: &Options) -> Option<i32> {
+    let error = |msg: &str| {
+        eprintln!("rfish: {msg}");
+        Some(1)
+    };
+    if o.listen && o.remote.is_some() {
+        return error("cannot use --listen and --remote options at the same time");
+    }
+    if o.listen && !o.commands.is_empty() {
+        return error("extra parameters on the command line with --listen flag");
+    }
+    if o.listen && o.file.is_some() {
+        return error("cannot use --listen and --file options at the same time");
+    }
+    if o.remote.is_some()
+        && (!o.add.is_empty() || !o.new.is_empty() || !o.mount.is_empty() || o.inspector)
+    {
+        return error(
+            "-a, -N, -m and -i cannot be used with --remote: they would apply to this \
+             process, not to the server (send the add, mount or inspect-os commands \
+             instead)",
+        );
+    }
+    None
+}
+
+/// `--remote[=PID]`: run the commands (from the command line, -f, the terminal or
+/// standard input) in the server.
+fn run_remote(commands: Vec<OsString>, file: Option<OsString>, pid: &str) -> i32 {
+    let server = match crate::remote::client::server_pid(Some(pid)) {
+        Ok(p) => p,
+        Err(crate::remote::client::RemoteError(msg)) => {
+            eprintln!("{msg}");
+            return 1;
+        }
+    };
+    let interactive = file.is_none() && io::stdin().is_terminal();
+    let colour = crate::colour::decide(io::stderr().is_terminal());
+    let mut shell = Shell::new(Session::default(), interactive);
+    shell.remote = Some(server);
+    let options = Options {
+        commands,
+        file,
+        ..Options::parse_from(["rfish"])
+    };
+    run_shell(&mut shell, options, interactive, colour)
+}
+
 /// Options whose layers do not exist yet.
 fn unsupported(o: &Options) -> Option<&'static str> {
     if !o.domain.is_empty() || o.connect.is_some() {
         Some("-d/-c (libvirt guests)")
-    } else if o.listen || o.remote.is_some() || o.csh {
-        Some("--listen/--remote (remote control)")
     } else if o.live {
         Some("--live")
     } else if o.keys_from_stdin || !o.key.is_empty() {
@@ -576,7 +644,7 @@ fn run_command_line(shell: &mut Shell, words: Vec<OsString>) -> i32 {
             None => (name.as_slice(), false),
         };
         let name = String::from_utf8_lossy(name).into_owned();
-        if shell.issue(&name, args, None) == Outcome::Failed && !ignore {
+        if shell.issue(&name, args, None, !ignore) == Outcome::Failed && !ignore {
             return 1;
         }
         if shell.session.quit {

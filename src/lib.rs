@@ -6,7 +6,8 @@
 //! - [`parse`]: the guestfish line grammar and typed argument values;
 //! - [`commands`]: the command registry, argument checking, handlers and the output printer;
 //! - [`shell`]: scripts, the interactive REPL, host commands and pipes;
-//! - [`session`]: state carried between commands.
+//! - [`session`]: state carried between commands;
+//! - [`remote`]: `--listen`/`--remote`, a session kept in a server for many commands.
 
 pub mod appliance;
 pub mod block;
@@ -20,6 +21,7 @@ pub mod inspect;
 pub mod lvm;
 pub mod parse;
 pub mod part;
+pub mod remote;
 pub mod selinux;
 pub mod session;
 pub mod shell;

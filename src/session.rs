@@ -100,6 +100,8 @@ pub struct Session {
     pub smp: u32,
     /// `--accel` (`None`: RFISH_ACCEL, else auto).
     pub accel: Option<crate::appliance::launch::Accel>,
+    /// Handlers registered with `event`.
+    pub events: crate::commands::events::Events,
 }
 
 impl Session {
@@ -336,6 +338,7 @@ impl Session {
             memsize: self.memsize,
             smp: self.smp,
             accel: self.accel,
+            events: self.events.clone(),
             ..Session::default()
         }
     }

@@ -241,6 +241,9 @@ fn launch(ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
     ctx.session.launched = true;
     // Open the drives now, so a bad image is reported here as guestfish would.
     ctx.session.open_drives("launch")?;
+    ctx.session
+        .events
+        .fire(super::events::Event::LaunchDone, None, &[]);
     Ok(Value::Unit)
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::events::Event;
 use super::spec::{ArgKind, ArgSpec, CommandSpec, RetType, arg, declared};
 use super::{Args, CmdError, Ctx, Value};
 use crate::appliance::launch::{self, Appliance, Drive, Settings};
@@ -60,6 +61,21 @@ fn settings(s: &Session) -> Result<Settings, String> {
         },
         verbose: s.verbose > 0,
     })
+}
+
+/// The appliance's new console output: printed with -v, and raised as an `appliance`
+/// event.
+fn console_output(s: &Session, app: &mut Appliance) {
+    if s.verbose == 0 && !s.events.wants(Event::Appliance) {
+        return;
+    }
+    let news = app.console_news();
+    if s.verbose > 0 {
+        eprint!("{news}");
+    }
+    if !news.is_empty() {
+        s.events.fire(Event::Appliance, Some(news.as_bytes()), &[]);
+    }
 }
 
 /// Most logical volumes attached to the appliance as disks of their own.
@@ -113,8 +129,8 @@ pub(crate) fn ensure(s: &mut Session, func: &str) -> Result<(), CmdError> {
     let mut app = Appliance::launch(&drives, &settings).map_err(|e| CmdError::api(func, e))?;
     app.layout = layout;
     app.extra = extra.clone();
+    console_output(s, &mut app);
     if s.verbose > 0 {
-        eprint!("{}", app.console_news());
         eprintln!(
             "rfish: appliance up in {:.2} s ({}, kernel {})",
             app.boot_time.as_secs_f64(),
@@ -324,7 +340,11 @@ pub fn close(s: &mut Session) -> Result<(), CmdError> {
     let committed = s.vfs.commit_all();
     let app = s.link.lock().app.take();
     let r = match app {
-        Some(a) => a.shutdown().map_err(|e| CmdError::api("shutdown", e)),
+        Some(a) => {
+            let r = a.shutdown().map_err(|e| CmdError::api("shutdown", e));
+            s.events.fire(Event::SubprocessQuit, None, &[]);
+            r
+        }
         None => Ok(()),
     };
     committed.map_err(|e| CmdError::api("shutdown", e.to_string()))?;
@@ -425,9 +445,7 @@ fn run_in_guest(ctx: &mut Ctx<'_>, func: &str, argv: Vec<Vec<u8>>) -> Result<Vec
             err.extend_from_slice(data);
         }
     });
-    if s.verbose > 0 {
-        eprint!("{}", app.console_news());
-    }
+    console_output(s, app);
     match result {
         Ok(0) => Ok(out),
         Ok(_) if cancelled => Err(CmdError::api(func, "operation cancelled by user")),

@@ -11,9 +11,11 @@
 pub mod acltext;
 mod args;
 pub mod blockdev;
+pub mod daemon;
 pub mod disk;
 pub mod edit;
 pub mod elf;
+pub mod events;
 pub mod fish;
 pub mod fsarchive;
 pub mod fsattrs;
@@ -48,7 +50,7 @@ use std::io::Write;
 
 pub use args::{ArgValue, Args};
 pub use output::Value;
-pub use registry::{RFISH_EXTRAS, lookup, registry, suggest};
+pub use registry::{RFISH_EXTRAS, is_fish_command, lookup, registry, suggest};
 pub use spec::{ArgKind, ArgSpec, Arity, CommandSpec, RetType};
 
 use crate::session::Session;
@@ -91,8 +93,14 @@ pub fn run(ctx: &mut Ctx<'_>, name: &str, words: &[Vec<u8>]) -> Result<(), CmdEr
     let Some(spec) = lookup(name) else {
         return Err(unknown_command(name, ctx.session.command_num == 1));
     };
+    let call = spec.name.replace('-', "_");
+    if !is_fish_command(spec.name) {
+        ctx.session
+            .events
+            .fire(events::Event::Enter, Some(call.as_bytes()), &[]);
+    }
     if ctx.session.trace {
-        trace_call(spec, words);
+        trace_call(ctx.session, &call, words);
     }
     let args = Args::bind(spec, name, words)?;
     // Guest filesystems go back to rfish before any command that is not a guest command.
@@ -138,13 +146,20 @@ fn unknown_command(name: &str, first: bool) -> CmdError {
     CmdError::Fish(msg)
 }
 
-/// `-x`: `libguestfs: trace: name "arg" ...` on standard error, as guestfish's trace does.
-fn trace_call(spec: &CommandSpec, words: &[Vec<u8>]) {
-    let mut line = format!("libguestfs: trace: {}", spec.name.replace('-', "_"));
+/// `-x`: `libguestfs: trace: name "arg" ...` on standard error, as guestfish's trace does,
+/// or (without the prefix) to the `trace` event handlers when there are some.
+fn trace_call(session: &Session, call: &str, words: &[Vec<u8>]) {
+    let mut line = call.to_string();
     for w in words {
         line.push_str(&format!(" \"{}\"", String::from_utf8_lossy(w)));
     }
-    eprintln!("{line}");
+    if session.events.wants(events::Event::Trace) {
+        session
+            .events
+            .fire(events::Event::Trace, Some(line.as_bytes()), &[]);
+    } else {
+        eprintln!("libguestfs: trace: {line}");
+    }
 }
 
 /// Print an error the way guestfish does: fish-side messages verbatim, library errors as

@@ -1,9 +1,9 @@
 //! The table of every command rfish knows, and name lookup.
 
 use super::{
-    CommandSpec, blockdev, disk, edit, fish, fsarchive, fsattrs, fscopy, fsfill, fsimport, fslist,
-    fsmeta, fsread, fssearch, fswrite, guest, help, inspect, inspect_apps, lvm, mkfs, mount, part,
-    partwrite, probe, selinux, xfs,
+    CommandSpec, blockdev, daemon, disk, edit, events, fish, fsarchive, fsattrs, fscopy, fsfill,
+    fsimport, fslist, fsmeta, fsread, fssearch, fswrite, guest, help, inspect, inspect_apps, lvm,
+    mkfs, mount, part, partwrite, probe, selinux, xfs,
 };
 
 /// Every command, in the order `help -l` lists them after `help` and `quit`.
@@ -20,6 +20,10 @@ static COMMANDS: &[&CommandSpec] = &[
     &fish::TIME,
     &fish::UNSETENV,
     &fish::VERSION,
+    &events::EVENT,
+    &events::LIST_EVENTS,
+    &events::DELETE_EVENT,
+    &daemon::ECHO_DAEMON,
     &guest::COMMAND,
     &guest::COMMAND_LINES,
     &guest::SH,
@@ -276,6 +280,37 @@ pub static RFISH_EXTRAS: &[&str] = &[
     "setfiles",
     "appliance-launch",
 ];
+
+/// The shell's own commands (guestfish's fish commands), which are not library calls and
+/// raise no `enter` event.
+static FISH_COMMANDS: &[&str] = &[
+    "help",
+    "quit",
+    "echo",
+    "lcd",
+    "not",
+    "reopen",
+    "setenv",
+    "unsetenv",
+    "supported",
+    "time",
+    "event",
+    "list-events",
+    "delete-event",
+    "glob",
+    "alloc",
+    "sparse",
+    "edit",
+    "more",
+    "display",
+    "hexedit",
+    "man",
+];
+
+/// Whether `name` (a canonical command name) is one of the shell's own commands.
+pub fn is_fish_command(name: &str) -> bool {
+    FISH_COMMANDS.contains(&name)
+}
 
 /// All commands.
 pub fn registry() -> &'static [&'static CommandSpec] {

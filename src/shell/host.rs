@@ -61,6 +61,12 @@ impl PipeSink {
         })
     }
 
+    /// The pipe's write end (for a `--remote` server to write to).
+    pub fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.stdin.as_ref().map(|s| s.as_fd())
+    }
+
     /// Close the pipe and wait for the host command; its exit status.
     pub fn finish(mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());

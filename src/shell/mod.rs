@@ -12,6 +12,7 @@ use std::io::{self, BufRead, Write};
 
 use crate::commands::{self, ArgKind, CmdError, Ctx};
 use crate::parse::{self, LineKind, Quoting};
+use crate::remote;
 use crate::session::{Location, Session};
 
 /// Where lines come from.
@@ -85,6 +86,8 @@ pub struct Shell {
     /// Printed after the welcome banner in interactive mode (-i's operating system and
     /// mountpoints).
     pub banner_extra: String,
+    /// `--remote`: the PID of the `--listen` server that runs the commands.
+    pub remote: Option<u32>,
 }
 
 /// rfish must exit now with this status (an error in a script).
@@ -100,6 +103,7 @@ impl Shell {
             input_name: None,
             lineno: 0,
             banner_extra: String::new(),
+            remote: None,
         }
     }
 
@@ -150,7 +154,12 @@ impl Shell {
             LineKind::Call(call) => {
                 let spec = commands::lookup(&call.name);
                 match self.prepare_words(spec, &call, source) {
-                    Ok(words) => self.issue(&call.name, &words.words, call.pipe.as_deref()),
+                    Ok(words) => self.issue(
+                        &call.name,
+                        &words.words,
+                        call.pipe.as_deref(),
+                        exit_on_error,
+                    ),
                     Err(e) => {
                         commands::report(&self.session, &e);
                         Outcome::Failed
@@ -249,8 +258,19 @@ impl Shell {
         Ok(file)
     }
 
-    /// Run a command, its output going to standard output or to `pipe`.
-    pub fn issue(&mut self, name: &str, words: &[Vec<u8>], pipe: Option<&[u8]>) -> Outcome {
+    /// Run a command, its output going to standard output or to `pipe`: here, or in the
+    /// `--listen` server this shell is a client of, which stops when the command fails and
+    /// `exit_on_error` is set.
+    pub fn issue(
+        &mut self,
+        name: &str,
+        words: &[Vec<u8>],
+        pipe: Option<&[u8]>,
+        exit_on_error: bool,
+    ) -> Outcome {
+        if let Some(server) = self.remote {
+            return self.issue_remote(server, name, words, pipe, exit_on_error);
+        }
         let result = match pipe {
             None => {
                 let mut stdout = io::stdout().lock();
@@ -266,6 +286,50 @@ impl Shell {
             Ok(()) => Outcome::Ok,
             Err(e) => {
                 commands::report(&self.session, &e);
+                Outcome::Failed
+            }
+        }
+    }
+
+    /// Run a command in server `server` (`--remote`); `quit` ends this shell too.
+    fn issue_remote(
+        &mut self,
+        server: u32,
+        name: &str,
+        words: &[Vec<u8>],
+        pipe: Option<&[u8]>,
+        exit_on_error: bool,
+    ) -> Outcome {
+        use std::os::fd::AsFd;
+        let call = remote::wire::Call {
+            name: name.as_bytes().to_vec(),
+            args: words.to_vec(),
+            exit_on_error,
+            colour: colored::control::SHOULD_COLORIZE.should_colorize(),
+        };
+        let result = match pipe {
+            None => remote::client::call(server, call, io::stdout().as_fd()),
+            Some(script) => match host::PipeSink::spawn(script) {
+                Ok(sink) => {
+                    let result = match sink.fd() {
+                        Some(fd) => remote::client::call(server, call, fd),
+                        None => Err(remote::client::RemoteError("rfish: pipe: closed".into())),
+                    };
+                    let _ = sink.finish();
+                    result
+                }
+                Err(e) => Err(remote::client::RemoteError(format!("rfish: pipe: {e}"))),
+            },
+        };
+        if commands::lookup(name).is_some_and(|spec| spec.name == "quit") {
+            self.session.quit = true;
+        }
+        match result {
+            Ok(0) => Outcome::Ok,
+            Ok(_) => Outcome::Failed,
+            Err(remote::client::RemoteError(msg)) => {
+                use colored::Colorize;
+                eprintln!("{}", msg.red());
                 Outcome::Failed
             }
         }
