@@ -128,6 +128,8 @@ fn every_registry_example_runs() {
                 "inspect-os\nmount-ro /dev/sda1 /\n"
             } else if spec.name.starts_with("inspect-") && spec.name != "inspect-os" {
                 "inspect-os\n"
+            } else if ["delete-event", "list-events"].contains(&spec.name) {
+                "event closed close \"echo closed\"\n"
             } else if guest_path
                 || [
                     "umount", "more", "copy-out", "tar-out", "df", "df-h", "tar-in", "copy-in",

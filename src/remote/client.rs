@@ -51,8 +51,14 @@ pub fn call(pid: u32, call: Call, stdout: BorrowedFd<'_>) -> Result<i32, RemoteE
         .ok()
         .and_then(rustix::process::Pid::from_raw)
         .ok_or_else(not_running)?;
-    if rustix::process::test_kill_process(server).is_err() {
-        return Err(not_running());
+    match rustix::process::test_kill_process(server) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::PERM) => {
+            return Err(RemoteError(format!(
+                "rfish: remote: process {pid} is another user's: not a server of yours"
+            )));
+        }
+        Err(_) => return Err(not_running()),
     }
     let path = socket_path(pid);
     let mut sock = UnixStream::connect(&path).map_err(|e| {
@@ -69,11 +75,16 @@ pub fn call(pid: u32, call: Call, stdout: BorrowedFd<'_>) -> Result<i32, RemoteE
     let _ = io::stdout().flush();
     let stdin = io::stdin();
     let stderr = io::stderr();
-    super::stdio::send(&sock, [stdin.as_fd(), stdout, stderr.as_fd()]).map_err(|e| lost(&e))?;
-    Message::Hello(VERSION.into())
-        .send(&mut sock)
-        .map_err(|e| lost(&e))?;
-    Message::Call(call).send(&mut sock).map_err(|e| lost(&e))?;
+    let sent = super::stdio::send(&sock, [stdin.as_fd(), stdout, stderr.as_fd()])
+        .and_then(|()| Message::Hello(VERSION.into()).send(&mut sock))
+        .and_then(|()| Message::Call(call).send(&mut sock));
+    if let Err(e) = sent {
+        // A server that refuses this client says why before it closes the connection.
+        return match Message::receive(&mut sock) {
+            Ok(Message::Refused(why)) => Err(RemoteError(format!("rfish: remote: {why}"))),
+            _ => Err(lost(&crate::os_error_text(&e))),
+        };
+    }
     match Message::receive(&mut sock) {
         Ok(Message::Reply(status)) => Ok(status),
         Ok(Message::Refused(why)) => Err(RemoteError(format!("rfish: remote: {why}"))),

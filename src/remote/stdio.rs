@@ -63,24 +63,22 @@ pub fn receive(socket: impl AsFd) -> io::Result<[OwnedFd; 3]> {
     })
 }
 
-/// The server's own descriptors 0, 1 and 2 between commands: /dev/null, /dev/null and its
-/// original standard error.
+/// The server's own descriptors 0, 1 and 2 between commands: /dev/null. It holds nothing
+/// of the process that started it, so `$(rfish --listen 2>&1)` returns, and a terminal
+/// closed later is not written to.
 pub struct Idle {
     null: OwnedFd,
-    stderr: OwnedFd,
 }
 
 impl Idle {
-    /// Keep a copy of the current standard error; standard input and output become
-    /// /dev/null now (so the `$(rfish --listen)` that started the server is not held open).
+    /// Make standard input, output and error /dev/null now.
     pub fn new() -> io::Result<Idle> {
         let null: OwnedFd = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open("/dev/null")?
             .into();
-        let stderr = rustix::io::dup(io::stderr().as_fd())?;
-        let idle = Idle { null, stderr };
+        let idle = Idle { null };
         idle.restore()?;
         Ok(idle)
     }
@@ -99,7 +97,7 @@ impl Idle {
         flush();
         rustix::stdio::dup2_stdin(&self.null)?;
         rustix::stdio::dup2_stdout(&self.null)?;
-        rustix::stdio::dup2_stderr(&self.stderr)?;
+        rustix::stdio::dup2_stderr(&self.null)?;
         Ok(())
     }
 }
