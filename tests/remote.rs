@@ -522,3 +522,94 @@ fn another_user_cannot_use_the_socket() {
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert_exits(pid, "nobody's server");
 }
+
+#[test]
+fn scripts_pipes_and_standard_input_reach_the_server() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Options given with --listen apply to the server: a prepared disk, mounted.
+    let server = listen(tmp.path(), &["-N", "fs:ext4", "-m", "/dev/sda1"]);
+    // A command-line `-` is the client's standard input.
+    let mut cmd = common::rfish();
+    cmd.args(["--remote", "upload", "-", "/from-stdin"])
+        .current_dir(&server.dir)
+        .env("XDG_RUNTIME_DIR", &server.runtime)
+        .env("GUESTFISH_PID", server.pid.to_string());
+    let run = common::run_with_stdin(cmd, "piped into a remote upload\n");
+    assert_eq!((run.status, run.stderr.as_str()), (0, ""));
+    // A script on the client's standard input: each line runs in the server; `| cmd`
+    // runs on the client's side; a here-document is read by the client; `-` lets a
+    // failure pass without stopping the server.
+    let script = "\
+        cat /from-stdin\n\
+        upload -<<END /heredoc\n\
+        line one\n\
+        END\n\
+        cat /heredoc | tr a-z A-Z\n\
+        -cat /missing\n\
+        ls /\n";
+    let mut cmd = common::rfish();
+    cmd.arg("--remote")
+        .current_dir(&server.dir)
+        .env("XDG_RUNTIME_DIR", &server.runtime)
+        .env("GUESTFISH_PID", server.pid.to_string());
+    let run = common::run_with_stdin(cmd, script);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "piped into a remote upload\n\nLINE ONE\n\nfrom-stdin\nheredoc\nlost+found\n"
+    );
+    assert_eq!(
+        run.stderr,
+        "rfish: error: download: /missing: No such file or directory\n"
+    );
+    // In a script a failure without `-` ends the script with status 1 (and the server).
+    let mut cmd = common::rfish();
+    cmd.arg("--remote")
+        .current_dir(&server.dir)
+        .env("XDG_RUNTIME_DIR", &server.runtime)
+        .env("GUESTFISH_PID", server.pid.to_string());
+    let run = common::run_with_stdin(cmd, "cat /missing\necho not reached\n");
+    assert_eq!((run.status, run.stdout.as_str()), (1, ""));
+    assert_exits(server.pid, "the server");
+    // What the server wrote, as e2fsck and debugfs read it.
+    let img = tmp.path().join("test1.img");
+    let part = common::partition_raw(&img, tmp.path(), 1);
+    common::assert_fsck_clean(&part);
+    let cat = common::run_tool(
+        Command::new("debugfs")
+            .args(["-R", "cat /heredoc"])
+            .arg(&part),
+    );
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "line one\n");
+}
+
+#[test]
+fn csh_syntax_and_a_terminated_server() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime_dir(tmp.path());
+    let out = common::rfish()
+        .args(["--listen", "--csh"])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .stdin(Stdio::null())
+        .output()
+        .expect("listen");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let pid: u32 = stdout
+        .strip_prefix("setenv GUESTFISH_PID ")
+        .and_then(|p| p.strip_suffix('\n'))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("--listen --csh printed {stdout:?}"));
+    let server = Server {
+        pid,
+        runtime,
+        dir: tmp.path().to_path_buf(),
+    };
+    let marker = tmp.path().join("closed");
+    let script = format!("touch {}", marker.display());
+    assert_eq!(server.ok(&["event", "", "close", &script]), "");
+    // SIGTERM: the session ends as with `exit` (close handlers run, socket removed).
+    common::run_tool(Command::new("kill").args(["-TERM", &pid.to_string()]));
+    assert_exits(pid, "the server after SIGTERM");
+    assert!(marker.exists(), "the close handler ran");
+    assert!(!server.socket().exists(), "the socket is removed");
+}

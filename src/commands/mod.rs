@@ -102,7 +102,8 @@ pub fn run(ctx: &mut Ctx<'_>, name: &str, words: &[Vec<u8>]) -> Result<(), CmdEr
     if ctx.session.trace {
         trace_call(ctx.session, &call, words);
     }
-    let args = Args::bind(spec, name, words)?;
+    let words = standard_streams(spec, words);
+    let args = Args::bind(spec, name, &words)?;
     // Guest filesystems go back to rfish before any command that is not a guest command.
     if !guest::keeps_guest_mounts(spec.name) {
         guest::hand_back(ctx.session)?;
@@ -127,6 +128,34 @@ pub fn run(ctx: &mut Ctx<'_>, name: &str, words: &[Vec<u8>]) -> Result<(), CmdEr
     ctx.out
         .flush()
         .map_err(|e| CmdError::Api(format!("failed to flush standard output: {e}")))
+}
+
+/// guestfish's `-` for a FileIn argument (standard input) or a FileOut one (standard
+/// output), whatever the words came from: a script, the command line or a `--remote`
+/// client (whose streams the server runs the command with).
+fn standard_streams<'a>(
+    spec: &CommandSpec,
+    words: &'a [Vec<u8>],
+) -> std::borrow::Cow<'a, [Vec<u8>]> {
+    let stream = |i: usize, w: &[u8]| match spec.args.get(i).map(|a| a.kind) {
+        Some(ArgKind::FileIn) if w == b"-" => Some(b"/dev/stdin".to_vec()),
+        Some(ArgKind::FileOut) if w == b"-" => Some(b"/dev/stdout".to_vec()),
+        _ => None,
+    };
+    if words
+        .iter()
+        .enumerate()
+        .all(|(i, w)| stream(i, w).is_none())
+    {
+        return std::borrow::Cow::Borrowed(words);
+    }
+    std::borrow::Cow::Owned(
+        words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| stream(i, w).unwrap_or_else(|| w.clone()))
+            .collect(),
+    )
 }
 
 /// guestfish's "unknown command" message, its extended hint when this was the first command,
@@ -208,5 +237,46 @@ pub(crate) const fn test_spec(
         longdesc: "",
         examples: &[],
         handler: noop_handler,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spec::arg;
+    use super::*;
+
+    /// Shaped like guestfish's `upload FILEIN PATH` and `download PATH FILEOUT`.
+    static UPLOAD_LIKE: CommandSpec = test_spec(
+        "upload-like",
+        &[
+            arg("filename", ArgKind::FileIn),
+            arg("remote", ArgKind::Path),
+        ],
+        &[],
+    );
+    static DOWNLOAD_LIKE: CommandSpec = test_spec(
+        "download-like",
+        &[
+            arg("remote", ArgKind::Path),
+            arg("filename", ArgKind::FileOut),
+        ],
+        &[],
+    );
+
+    #[test]
+    fn a_dash_is_a_standard_stream_for_file_arguments_only() {
+        let words = |w: &[&str]| w.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
+        assert_eq!(
+            standard_streams(&UPLOAD_LIKE, &words(&["-", "-"])).into_owned(),
+            words(&["/dev/stdin", "-"])
+        );
+        assert_eq!(
+            standard_streams(&DOWNLOAD_LIKE, &words(&["-", "-"])).into_owned(),
+            words(&["-", "/dev/stdout"])
+        );
+        assert_eq!(
+            standard_streams(&UPLOAD_LIKE, &words(&["./-", "/x"])).into_owned(),
+            words(&["./-", "/x"])
+        );
     }
 }

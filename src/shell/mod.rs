@@ -218,8 +218,6 @@ impl Shell {
                     prepared.heredocs.push(file);
                     path
                 }
-                (Some(ArgKind::FileIn), None) if text == b"-" => b"/dev/stdin".to_vec(),
-                (Some(ArgKind::FileOut), None) if text == b"-" => b"/dev/stdout".to_vec(),
                 _ => text,
             };
             prepared.words.push(text);
@@ -478,13 +476,8 @@ mod tests {
     }
 
     #[test]
-    fn dash_means_standard_input_for_filein_only() {
+    fn heredocs_are_read_for_filein_only() {
         let mut shell = Shell::new(Session::default(), false);
-        let call = call_of("upload-like - -");
-        let prepared = shell
-            .prepare_words(Some(&UPLOAD_LIKE), &call, &mut source(""))
-            .expect("ok");
-        assert_eq!(prepared.words, vec![b"/dev/stdin".to_vec(), b"-".to_vec()]);
         // Without a FileIn declaration the word is left alone.
         let prepared = shell
             .prepare_words(None, &call_of("echo -<<END"), &mut source(""))
