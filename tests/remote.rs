@@ -71,15 +71,20 @@ impl Server {
         self.runtime.join(format!("rfish/socket-{}", self.pid))
     }
 
-    /// `rfish --remote WORDS...` with `$GUESTFISH_PID` set, stdin empty.
-    fn remote(&self, words: &[&str]) -> Run {
+    /// `rfish --remote WORDS...` with `$GUESTFISH_PID` set.
+    fn client(&self, words: &[&str]) -> Command {
         let mut cmd = common::rfish();
         cmd.arg("--remote")
             .args(words)
             .current_dir(&self.dir)
             .env("XDG_RUNTIME_DIR", &self.runtime)
             .env("GUESTFISH_PID", self.pid.to_string());
-        common::run_with_stdin(cmd, "")
+        cmd
+    }
+
+    /// `rfish --remote WORDS...`, standard input empty.
+    fn remote(&self, words: &[&str]) -> Run {
+        common::run_with_stdin(self.client(words), "")
     }
 
     /// `rfish --remote WORDS...`, which must succeed; its standard output.
@@ -133,6 +138,19 @@ fn assert_exits(pid: u32, what: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("{what} (pid {pid}) is still running");
+}
+
+/// `path` in partition 1 of `img` as debugfs reads it, after `e2fsck -fn` found the
+/// filesystem clean.
+fn checked_file(img: &Path, dir: &Path, path: &str) -> String {
+    let part = common::partition_raw(img, dir, 1);
+    common::assert_fsck_clean(&part);
+    let cat = common::run_tool(
+        Command::new("debugfs")
+            .args(["-R", &format!("cat {path}")])
+            .arg(&part),
+    );
+    String::from_utf8_lossy(&cat.stdout).into_owned()
 }
 
 /// The KVM fallback notice is not part of a command's errors.
@@ -204,16 +222,10 @@ fn a_script_drives_one_server_from_image_creation_to_a_failing_command() {
         "{}",
         run.stderr
     );
-    // The image as e2fsck and debugfs see it.
-    let img = tmp.path().join("disk.img");
-    let part = common::partition_raw(&img, tmp.path(), 1);
-    common::assert_fsck_clean(&part);
-    let cat = common::run_tool(
-        Command::new("debugfs")
-            .args(["-R", "cat /hello"])
-            .arg(&part),
+    assert_eq!(
+        checked_file(&tmp.path().join("disk.img"), tmp.path(), "/hello"),
+        "hello from a remote"
     );
-    assert_eq!(String::from_utf8_lossy(&cat.stdout), "hello from a remote");
 }
 
 #[test]
@@ -529,12 +541,10 @@ fn scripts_pipes_and_standard_input_reach_the_server() {
     // Options given with --listen apply to the server: a prepared disk, mounted.
     let server = listen(tmp.path(), &["-N", "fs:ext4", "-m", "/dev/sda1"]);
     // A command-line `-` is the client's standard input.
-    let mut cmd = common::rfish();
-    cmd.args(["--remote", "upload", "-", "/from-stdin"])
-        .current_dir(&server.dir)
-        .env("XDG_RUNTIME_DIR", &server.runtime)
-        .env("GUESTFISH_PID", server.pid.to_string());
-    let run = common::run_with_stdin(cmd, "piped into a remote upload\n");
+    let run = common::run_with_stdin(
+        server.client(&["upload", "-", "/from-stdin"]),
+        "piped into a remote upload\n",
+    );
     assert_eq!((run.status, run.stderr.as_str()), (0, ""));
     // A script on the client's standard input: each line runs in the server; `| cmd`
     // runs on the client's side; a here-document is read by the client; `-` lets a
@@ -547,12 +557,7 @@ fn scripts_pipes_and_standard_input_reach_the_server() {
         cat /heredoc | tr a-z A-Z\n\
         -cat /missing\n\
         ls /\n";
-    let mut cmd = common::rfish();
-    cmd.arg("--remote")
-        .current_dir(&server.dir)
-        .env("XDG_RUNTIME_DIR", &server.runtime)
-        .env("GUESTFISH_PID", server.pid.to_string());
-    let run = common::run_with_stdin(cmd, script);
+    let run = common::run_with_stdin(server.client(&[]), script);
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
@@ -563,24 +568,13 @@ fn scripts_pipes_and_standard_input_reach_the_server() {
         "rfish: error: download: /missing: No such file or directory\n"
     );
     // In a script a failure without `-` ends the script with status 1 (and the server).
-    let mut cmd = common::rfish();
-    cmd.arg("--remote")
-        .current_dir(&server.dir)
-        .env("XDG_RUNTIME_DIR", &server.runtime)
-        .env("GUESTFISH_PID", server.pid.to_string());
-    let run = common::run_with_stdin(cmd, "cat /missing\necho not reached\n");
+    let run = common::run_with_stdin(server.client(&[]), "cat /missing\necho not reached\n");
     assert_eq!((run.status, run.stdout.as_str()), (1, ""));
     assert_exits(server.pid, "the server");
-    // What the server wrote, as e2fsck and debugfs read it.
-    let img = tmp.path().join("test1.img");
-    let part = common::partition_raw(&img, tmp.path(), 1);
-    common::assert_fsck_clean(&part);
-    let cat = common::run_tool(
-        Command::new("debugfs")
-            .args(["-R", "cat /heredoc"])
-            .arg(&part),
+    assert_eq!(
+        checked_file(&tmp.path().join("test1.img"), tmp.path(), "/heredoc"),
+        "line one\n"
     );
-    assert_eq!(String::from_utf8_lossy(&cat.stdout), "line one\n");
 }
 
 #[test]

@@ -212,6 +212,17 @@ pub fn report(session: &Session, err: &CmdError) {
     let _ = stderr.flush();
 }
 
+/// A command shaped like guestfish's `upload FILEIN PATH`, for tests.
+#[cfg(test)]
+pub(crate) static UPLOAD_LIKE: CommandSpec = test_spec(
+    "upload-like",
+    &[
+        spec::arg("filename", ArgKind::FileIn),
+        spec::arg("remotefilename", ArgKind::Path),
+    ],
+    &[],
+);
+
 /// A handler that does nothing, for specs declared in tests.
 #[cfg(test)]
 fn noop_handler(_ctx: &mut Ctx<'_>, _args: &Args) -> Result<Value, CmdError> {
@@ -245,15 +256,7 @@ mod tests {
     use super::spec::arg;
     use super::*;
 
-    /// Shaped like guestfish's `upload FILEIN PATH` and `download PATH FILEOUT`.
-    static UPLOAD_LIKE: CommandSpec = test_spec(
-        "upload-like",
-        &[
-            arg("filename", ArgKind::FileIn),
-            arg("remote", ArgKind::Path),
-        ],
-        &[],
-    );
+    /// Shaped like guestfish's `download PATH FILEOUT`.
     static DOWNLOAD_LIKE: CommandSpec = test_spec(
         "download-like",
         &[

@@ -404,17 +404,7 @@ struct PreparedWords {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::{CommandSpec, spec::arg, test_spec};
-
-    /// A command shaped like guestfish's `upload FILEIN PATH`.
-    static UPLOAD_LIKE: CommandSpec = test_spec(
-        "upload-like",
-        &[
-            arg("filename", ArgKind::FileIn),
-            arg("remotefilename", ArgKind::Path),
-        ],
-        &[],
-    );
+    use crate::commands::UPLOAD_LIKE;
 
     fn call_of(line: &str) -> parse::Call {
         match parse::parse_line(line.as_bytes()).expect("parses").kind {

@@ -307,7 +307,10 @@ mod tests {
     #[test]
     fn help_completes_a_command_name() {
         let (start, c) = helper().candidates("help ech", 8);
-        assert_eq!((start, c), (5, vec!["echo".to_string()]));
+        assert_eq!(
+            (start, c),
+            (5, vec!["echo".to_string(), "echo-daemon".to_string()])
+        );
     }
 
     struct Fixed;
