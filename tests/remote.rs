@@ -305,6 +305,14 @@ fn close_handlers_print_on_the_client_that_stops_the_server() {
     // An enter handler's output comes before the command's, on the same client.
     assert_eq!(server.ok(&["echo-daemon", "x"]), "call echo_daemon\nx\n");
     assert_eq!(server.ok(&["run"]), "call launch\n");
+    // With traces on, trace lines go to the trace handlers instead of standard error.
+    assert_eq!(server.ok(&["event", "t", "trace", "echo \"T: $1\""]), "");
+    assert_eq!(server.ok(&["set-trace", "true"]), "call set_trace\n");
+    assert_eq!(
+        server.ok(&["echo-daemon", "x"]),
+        "call echo_daemon\nT: echo_daemon \"x\"\nx\n"
+    );
+    assert_eq!(server.ok(&["delete-event", "t"]), "");
     let run = server.remote(&["--", "-delete-event", "gone"]);
     assert_eq!(
         (run.status, run.stderr.as_str()),

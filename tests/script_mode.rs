@@ -290,8 +290,23 @@ fn version_and_help_options() {
 }
 
 #[test]
-fn trace_prints_each_call() {
-    let r = rfish_args(&["-x", "echo", "hi"]);
-    assert_eq!(r.stdout, "hi\n");
-    assert_eq!(r.stderr, "libguestfs: trace: echo \"hi\"\n");
+fn trace_prints_each_library_call() {
+    // As guestfish -x: the shell's own commands (echo) are not library calls, so are not
+    // traced. (guestfish also traces each call's result, `get_memsize = 1280`; rfish does
+    // not.)
+    let r = rfish_args(&[
+        "-x",
+        "echo",
+        "hi",
+        ":",
+        "set-memsize",
+        "600",
+        ":",
+        "get-memsize",
+    ]);
+    assert_eq!(r.stdout, "hi\n600\n");
+    assert_eq!(
+        r.stderr,
+        "libguestfs: trace: set_memsize \"600\"\nlibguestfs: trace: get_memsize\n"
+    );
 }

@@ -13,7 +13,7 @@
 //! - `launch_done`: after `launch`/`run`, and after the automatic launch of -i, -m and -N;
 //! - `enter`: before each library call (every command but the shell's own), with the
 //!   call's name (`mkdir_p`) as `$1`;
-//! - `trace`: with `-x`/`set-trace`, each trace line (`mkdir_p "/a"`) as `$1`; while a
+//! - `trace`: with `-x` or `set-trace true`, each trace line (`mkdir_p "/a"`) as `$1`; while a
 //!   trace handler exists trace lines are not printed on standard error;
 //! - `appliance`: the appliance's console output, as `$1`, when it boots.
 //!
@@ -25,7 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 
 use super::fish::free;
-use super::spec::{CommandSpec, RetType};
+use super::spec::{ArgKind, ArgSpec, CommandSpec, RetType, arg, declared};
 use super::{Args, CmdError, Ctx, Value};
 
 /// Event names in guestfish's bit order (`GUESTFS_EVENT_CLOSE` is bit 0, ...).
@@ -339,6 +339,35 @@ fn delete_event(ctx: &mut Ctx<'_>, args: &Args) -> Result<Value, CmdError> {
     }
     Ok(Value::Unit)
 }
+
+static TRACE: &[ArgSpec] = &[arg("trace", ArgKind::Bool)];
+
+/// `set-trace`.
+pub static SET_TRACE: CommandSpec = declared(
+    "set-trace",
+    TRACE,
+    RetType::Err,
+    "enable or disable command traces",
+    "Trace each command from now on (as -x does): its name and arguments go to the trace \
+     event handlers when there are some, else to standard error as \
+     `libguestfs: trace: NAME \"ARG\" ...`.",
+    &["set-trace true"],
+    |ctx, args| {
+        ctx.session.trace = args.bool(0);
+        Ok(Value::Unit)
+    },
+);
+
+/// `get-trace`.
+pub static GET_TRACE: CommandSpec = declared(
+    "get-trace",
+    &[],
+    RetType::Bool,
+    "get command trace enabled flag",
+    "Whether commands are traced (-x or set-trace).",
+    &["get-trace"],
+    |ctx, _| Ok(Value::Bool(ctx.session.trace)),
+);
 
 #[cfg(test)]
 mod tests {

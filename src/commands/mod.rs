@@ -93,14 +93,15 @@ pub fn run(ctx: &mut Ctx<'_>, name: &str, words: &[Vec<u8>]) -> Result<(), CmdEr
     let Some(spec) = lookup(name) else {
         return Err(unknown_command(name, ctx.session.command_num == 1));
     };
-    let call = spec.name.replace('-', "_");
+    // Library calls (not the shell's own commands) raise `enter` and are traced.
     if !is_fish_command(spec.name) {
+        let call = spec.name.replace('-', "_");
         ctx.session
             .events
             .fire(events::Event::Enter, Some(call.as_bytes()), &[]);
-    }
-    if ctx.session.trace {
-        trace_call(ctx.session, &call, words);
+        if ctx.session.trace {
+            trace_call(ctx.session, &call, words);
+        }
     }
     let words = standard_streams(spec, words);
     let args = Args::bind(spec, name, &words)?;

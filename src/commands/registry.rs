@@ -23,6 +23,8 @@ static COMMANDS: &[&CommandSpec] = &[
     &events::EVENT,
     &events::LIST_EVENTS,
     &events::DELETE_EVENT,
+    &events::SET_TRACE,
+    &events::GET_TRACE,
     &daemon::ECHO_DAEMON,
     &guest::COMMAND,
     &guest::COMMAND_LINES,
