@@ -152,3 +152,58 @@ fn lines_typed_ahead_are_all_run() {
     p.send_line("exit").expect("exit");
     p.exp_eof().expect("rfish ends");
 }
+
+#[test]
+fn an_interactive_remote_shell_runs_each_line_in_the_server() {
+    let home = tempfile::tempdir().expect("home");
+    let runtime = home.path().join("run");
+    std::fs::create_dir(&runtime).expect("runtime dir");
+    let out = common::rfish()
+        .arg("--listen")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("rfish --listen");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let pid = stdout
+        .trim_start_matches("GUESTFISH_PID=")
+        .split(';')
+        .next()
+        .expect("pid")
+        .to_string();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfish"));
+    cmd.env("HOME", home.path())
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("GUESTFISH_PID", &pid)
+        .env_remove("RFISH_PS1")
+        .arg("--remote");
+    let mut p = spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn rfish on a pty");
+    p.exp_string("><fs> ").expect("prompt");
+    p.send_line("event bye close 'echo bye from the server'")
+        .expect("type");
+    p.exp_string("><fs> ").expect("prompt");
+    // The server's output reaches this terminal.
+    p.send_line("echo-daemon \"'over the' socket\"")
+        .expect("type");
+    p.exp_string("over the socket\r\n").expect("output");
+    p.exp_string("><fs> ").expect("prompt");
+    // Interactively a failure is reported and neither shell nor server ends.
+    p.send_line("cat /nope").expect("type");
+    p.exp_string("rfish: error: ").expect("error");
+    p.exp_string("><fs> ").expect("prompt");
+    p.send_line("echo-daemon still-here").expect("type");
+    p.exp_string("still-here\r\n").expect("server still serves");
+    p.exp_string("><fs> ").expect("prompt");
+    // `exit` stops the server (its close handler prints here) and this shell.
+    p.send_line("exit").expect("type");
+    p.exp_string("bye from the server").expect("close handler");
+    p.exp_eof().expect("the client ends with the server");
+    let socket = runtime.join(format!("rfish/socket-{pid}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while socket.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!socket.exists(), "the server removed its socket");
+}
