@@ -51,3 +51,16 @@ print(f"  set-up (listen .. cat): rfish {rs:.2f} s, guestfish {gs:.2f} s -> {gs 
 print(f"  per --remote cat:       rfish {rc / n * 1000:.1f} ms, guestfish {gc / n * 1000:.1f} ms -> {gc / rc:.1f}x")
 print(f"  whole script:           rfish {rt:.2f} s, guestfish {gt:.2f} s -> {gt / rt:.1f}x")
 PY
+
+# Instructions one `rfish --remote cat` client executes (callgrind; the server's side not
+# included), which unlike wall time does not depend on how busy the machine is.
+if command -v valgrind >/dev/null 2>&1; then
+  cd "$work"
+  rm -f disk.img
+  eval "$("$rfish" --listen -N disk.img=fs:ext4 -m /dev/sda1)"
+  "$rfish" --remote write /hello "hello, world"
+  valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+    "$rfish" --remote cat /hello >/dev/null 2>"$work/cg.log"
+  "$rfish" --remote exit
+  echo "  one --remote cat client: $(grep -E '^summary:' "$work/cg.out" | awk '{print $2}') instructions (callgrind)"
+fi

@@ -615,3 +615,62 @@ fn csh_syntax_and_a_terminated_server() {
     assert!(marker.exists(), "the close handler ran");
     assert!(!server.socket().exists(), "the socket is removed");
 }
+
+#[test]
+fn ctrl_c_in_the_client_cancels_the_guest_program_in_the_server() {
+    if !common::appliance_possible() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fixtures = common::fixtures("debian-guest.sh");
+    std::fs::copy(
+        fixtures.join("debian.qcow2"),
+        tmp.path().join("debian.qcow2"),
+    )
+    .expect("copy fixture");
+    let server = listen(tmp.path(), &["-i", "-a", "debian.qcow2"]);
+    let run = server.remote(&["appliance-launch"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    // A long guest program, sent with `-` so that its failure leaves the server running.
+    let long_command = |server: &Server| {
+        server
+            .client(&["--", "-command", "sleep 600"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("client")
+    };
+    // Ctrl-C (SIGINT) in the client: the program is cancelled, the client reports it.
+    let client = long_command(&server);
+    std::thread::sleep(Duration::from_secs(3));
+    common::run_tool(Command::new("kill").args(["-INT", &client.id().to_string()]));
+    let started = Instant::now();
+    let out = client.wait_with_output().expect("client");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the client waited for the whole program"
+    );
+    let run = Run::from(out);
+    assert_eq!(run.status, 0);
+    assert!(
+        errors(&run).ends_with("rfish: error: command: operation cancelled by user\n"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        server.ok(&["echo-daemon", "after ctrl-c"]),
+        "after ctrl-c\n"
+    );
+    // A client killed outright: the server notices its end and cancels the program too,
+    // so the next client is served at once.
+    let mut client = long_command(&server);
+    std::thread::sleep(Duration::from_secs(3));
+    client.kill().expect("kill client");
+    let _ = client.wait();
+    let started = Instant::now();
+    assert_eq!(server.ok(&["echo-daemon", "after kill"]), "after kill\n");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(server.ok(&["exit"]), "");
+    assert_exits(server.pid, "the server");
+}

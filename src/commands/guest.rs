@@ -402,6 +402,15 @@ pub(crate) fn failure_text(stderr: &[u8]) -> String {
     text.strip_suffix('\n').unwrap_or(&text).to_string()
 }
 
+/// Cancel the guest program running now, as Ctrl-C does (for a `--remote` client's
+/// Ctrl-C, which reaches its server as a message). Nothing happens when none runs.
+pub fn cancel_guest_program() {
+    let int = interrupt();
+    if !int.idle.load(Ordering::SeqCst) {
+        int.cancel.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Run `argv` in the appliance with Ctrl-C cancelling it (rather than ending rfish):
 /// (the exit status or the appliance's failure, whether Ctrl-C was pressed).
 fn run_interruptible(

@@ -5,6 +5,8 @@
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::path::socket_path;
@@ -85,6 +87,7 @@ pub fn call(pid: u32, call: Call, stdout: BorrowedFd<'_>) -> Result<i32, RemoteE
             _ => Err(lost(&crate::os_error_text(&e))),
         };
     }
+    wait_for_answer(&mut sock).map_err(|e| lost(&crate::os_error_text(&e)))?;
     match Message::receive(&mut sock) {
         Ok(Message::Reply(status)) => Ok(status),
         Ok(Message::Refused(why)) => Err(RemoteError(format!("rfish: remote: {why}"))),
@@ -93,6 +96,35 @@ pub fn call(pid: u32, call: Call, stdout: BorrowedFd<'_>) -> Result<i32, RemoteE
             "rfish: remote: the server closed the connection without answering ({e})"
         ))),
     }
+}
+
+/// Wait until the server answers. A first Ctrl-C asks the server to interrupt the
+/// command (a guest program is cancelled; the command then fails as it would locally);
+/// a second one ends this client at once.
+fn wait_for_answer(sock: &mut UnixStream) -> io::Result<()> {
+    use signal_hook::consts::SIGINT;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(AtomicBool::new(false));
+    let ids = [
+        signal_hook::flag::register_conditional_shutdown(SIGINT, 130, asked.clone())?,
+        signal_hook::flag::register(SIGINT, interrupted.clone())?,
+    ];
+    let result = loop {
+        if super::server::readable_within(&*sock, 200) {
+            break Ok(());
+        }
+        if interrupted.swap(false, Ordering::SeqCst) && !asked.load(Ordering::SeqCst) {
+            eprintln!("rfish: interrupting the command in the server (Ctrl-C again to leave)");
+            if let Err(e) = Message::Cancel.send(sock) {
+                break Err(e);
+            }
+            asked.store(true, Ordering::SeqCst);
+        }
+    };
+    for id in ids {
+        signal_hook::low_level::unregister(id);
+    }
+    result
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@
 //! creates its socket afterwards, a race its manual admits), and a failure to open the
 //! disks or mount with -i/-m is reported, with status 1, by `rfish --listen` itself.
 //!
+//! While a command runs, the client's Ctrl-C (a `Cancel` message) or its death cancels the
+//! guest program the command runs, if any.
+//!
 //! The server runs in its own process group (a Ctrl-C typed at the shell that started it
 //! does not stop it), holds no descriptor of the command that started it, serves only its
 //! own user (`SO_PEERCRED`, besides the private directory), and stops cleanly — appliance
@@ -159,11 +162,16 @@ pub fn serve(mut shell: Shell) -> i32 {
 
 /// Wait up to half a second for a connection (so a signal is noticed soon).
 fn readable(listener: &UnixListener) -> bool {
+    readable_within(listener, 500)
+}
+
+/// Whether `fd` has something to read (or its end) within `ms` milliseconds.
+pub(super) fn readable_within(fd: impl AsFd, ms: u32) -> bool {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let mut fds = [PollFd::new(listener, PollFlags::IN)];
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
     let timeout = Timespec {
-        tv_sec: 0,
-        tv_nsec: 500_000_000,
+        tv_sec: i64::from(ms / 1000),
+        tv_nsec: i64::from(ms % 1000) * 1_000_000,
     };
     matches!(poll(&mut fds, Some(&timeout)), Ok(n) if n > 0)
 }
@@ -209,7 +217,12 @@ fn connection(shell: &mut Shell, mut stream: UnixStream, idle: &Idle) -> Next {
             return Next::Serve;
         }
         let name = String::from_utf8_lossy(&call.name).into_owned();
+        let watcher = CancelWatcher::start(&stream);
         let failed = shell.issue(&name, &call.args, None, false) == Outcome::Failed;
+        drop(watcher);
+        if stream.set_read_timeout(Some(CLIENT_TIMEOUT)).is_err() {
+            return Next::Serve;
+        }
         let mut status = i32::from(failed);
         let stopping = shell.session.quit || (failed && call.exit_on_error);
         if stopping {
@@ -223,6 +236,61 @@ fn connection(shell: &mut Shell, mut stream: UnixStream, idle: &Idle) -> Next {
         }
     }
     Next::Serve
+}
+
+/// While a call runs: a client's `Cancel` (its Ctrl-C), or the client going away,
+/// cancels the guest program the command runs, if any.
+struct CancelWatcher {
+    /// Written to (or dropped) to stop the watching thread at once.
+    wake: UnixStream,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CancelWatcher {
+    fn start(stream: &UnixStream) -> Option<CancelWatcher> {
+        use rustix::event::{PollFd, PollFlags, poll};
+        let mut watched = stream.try_clone().ok()?;
+        let (wake, woken) = UnixStream::pair().ok()?;
+        let thread = std::thread::spawn(move || {
+            loop {
+                let mut fds = [
+                    PollFd::new(&watched, PollFlags::IN),
+                    PollFd::new(&woken, PollFlags::IN),
+                ];
+                if poll(&mut fds, None).is_err() {
+                    continue;
+                }
+                if !fds[1].revents().is_empty() {
+                    return;
+                }
+                if fds[0].revents().is_empty() {
+                    continue;
+                }
+                // The client sends nothing else while it waits for its reply.
+                match Message::receive(&mut watched) {
+                    Ok(Message::Cancel) => crate::commands::guest::cancel_guest_program(),
+                    Ok(_) => {}
+                    Err(_) => {
+                        crate::commands::guest::cancel_guest_program();
+                        return;
+                    }
+                }
+            }
+        });
+        Some(CancelWatcher {
+            wake,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for CancelWatcher {
+    fn drop(&mut self) {
+        let _ = self.wake.write_all(&[0]);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// End the session: sync and hand back the guest's filesystems, shut the appliance down,

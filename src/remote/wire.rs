@@ -3,8 +3,9 @@
 //! big-endian fields). Before the first frame the client sends one byte carrying its
 //! standard input, output and error ([`super::stdio`]).
 //!
-//! A connection is: `Hello`, then any number of `Call`s, each answered by a `Reply`; or a
-//! single `Refused` from the server when it will not serve this client.
+//! A connection is: `Hello`, then any number of `Call`s, each answered by a `Reply` (while
+//! a call runs the client may send `Cancel`); or a single `Refused` from the server when
+//! it will not serve this client.
 
 use std::io::{Read, Write};
 
@@ -18,6 +19,7 @@ const HELLO: u8 = 1;
 const CALL: u8 = 2;
 const REPLY: u8 = 3;
 const REFUSED: u8 = 4;
+const CANCEL: u8 = 5;
 
 /// Most arguments in a call (guestfish's own line limit is 64 words; command lines can
 /// be longer).
@@ -35,6 +37,8 @@ pub enum Message {
     Reply(i32),
     /// The server will not serve this client, and why.
     Refused(String),
+    /// The client's user pressed Ctrl-C: interrupt the running command (a guest program).
+    Cancel,
 }
 
 /// One command to run.
@@ -75,6 +79,7 @@ impl Message {
                 e = Enc::new(REFUSED);
                 e.bytes(why.as_bytes());
             }
+            Message::Cancel => e = Enc::new(CANCEL),
         }
         e.0
     }
@@ -105,6 +110,7 @@ impl Message {
             }
             REPLY => Message::Reply(d.u32()? as i32),
             REFUSED => Message::Refused(d.string()?),
+            CANCEL => Message::Cancel,
             kind => return Err(ProtoError::Malformed(format!("message kind {kind}"))),
         };
         d.end()?;
@@ -139,6 +145,7 @@ mod tests {
             Message::Reply(0),
             Message::Reply(1),
             Message::Refused("uid 0 is not the server's".into()),
+            Message::Cancel,
         ];
         for m in messages {
             assert_eq!(Message::decode(&m.encode()).expect("decodes"), m);
