@@ -674,3 +674,33 @@ fn ctrl_c_in_the_client_cancels_the_guest_program_in_the_server() {
     assert_eq!(server.ok(&["exit"]), "");
     assert_exits(server.pid, "the server");
 }
+
+#[test]
+fn malformed_connections_do_not_stop_the_server() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = listen(tmp.path(), &[]);
+    // Bytes without descriptors; nothing at all; descriptors then a frame claiming 4 GiB.
+    let mut s = UnixStream::connect(server.socket()).expect("connect");
+    s.write_all(b"garbage that is not a message")
+        .expect("write");
+    drop(s);
+    drop(UnixStream::connect(server.socket()).expect("connect"));
+    let s = UnixStream::connect(server.socket()).expect("connect");
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    use std::os::fd::AsFd;
+    rfish::remote::stdio::send(&s, [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()])
+        .expect("send descriptors");
+    (&s).write_all(&[0xff, 0xff, 0xff, 0xff, 1]).expect("write");
+    drop(s);
+    // The server still serves, and stops as asked.
+    assert_eq!(
+        server.ok(&["echo-daemon", "still serving"]),
+        "still serving\n"
+    );
+    assert_eq!(server.ok(&["exit"]), "");
+    assert_exits(server.pid, "the server");
+}

@@ -38,8 +38,10 @@ pub const SERVER_FLAG: &str = "--listen-server";
 /// What the server prints on its standard output once its socket accepts connections.
 const READY: &[u8] = b"rfish: listening\n";
 
-/// How long the server waits for a connected client's next message.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the server waits for a connected client's next message (a client sends its
+/// call as soon as it connects, and closes as soon as it has its reply; one that stalls
+/// must not keep others waiting long).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `rfish --listen` (the user's process): start the server with the same arguments and
 /// report its PID in sh syntax (csh's with `csh`). Returns the exit status.
