@@ -13,15 +13,20 @@ fn start(home: &std::path::Path) -> PtySession {
     start_in(home, std::path::Path::new("."), &[])
 }
 
-/// rfish on a pty with `args`, in `dir`, past its banner and first prompt.
-fn start_in(home: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> PtySession {
+/// rfish for a pty: HOME (for its history) in `home`, a known terminal, no colour.
+fn pty_command(home: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfish"));
     cmd.env("HOME", home)
         .env("TERM", "xterm")
         .env("NO_COLOR", "1")
-        .env_remove("RFISH_PS1")
-        .current_dir(dir)
-        .args(args);
+        .env_remove("RFISH_PS1");
+    cmd
+}
+
+/// rfish on a pty with `args`, in `dir`, past its banner and first prompt.
+fn start_in(home: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> PtySession {
+    let mut cmd = pty_command(home);
+    cmd.current_dir(dir).args(args);
     let mut p = spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn rfish on a pty");
     p.exp_string("Welcome to rfish").expect("banner");
     p.exp_string("><fs> ").expect("prompt");
@@ -171,13 +176,9 @@ fn an_interactive_remote_shell_runs_each_line_in_the_server() {
         .next()
         .expect("pid")
         .to_string();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rfish"));
-    cmd.env("HOME", home.path())
-        .env("TERM", "xterm")
-        .env("NO_COLOR", "1")
-        .env("XDG_RUNTIME_DIR", &runtime)
+    let mut cmd = pty_command(home.path());
+    cmd.env("XDG_RUNTIME_DIR", &runtime)
         .env("GUESTFISH_PID", &pid)
-        .env_remove("RFISH_PS1")
         .arg("--remote");
     let mut p = spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn rfish on a pty");
     p.exp_string("><fs> ").expect("prompt");
