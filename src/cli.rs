@@ -669,7 +669,9 @@ pub fn usage_text() -> String {
         ("-a|--add image", "Add image"),
         ("-f|--file file", "Read commands from file"),
         ("--format[=raw|..]", "Force disk format for -a option"),
+        ("--csh", "Make --listen csh-compatible"),
         ("-i|--inspector", "Automatically mount filesystems"),
+        ("--listen", "Listen for remote commands"),
         (
             "-m|--mount dev[:mnt[:opts[:fstype]]]",
             "Mount dev on mnt (if omitted, /)",
@@ -695,6 +697,7 @@ pub fn usage_text() -> String {
             "Enable progress bars even when not interactive",
         ),
         ("--no-progress-bars", "Disable progress bars"),
+        ("--remote[=pid]", "Send commands to remote rfish"),
         ("-r|--ro", "Mount read-only"),
         (
             "--selinux-relabel",
