@@ -343,23 +343,22 @@ fn run(options: Options, drives: Vec<(String, Option<String>)>) -> i32 {
         return crate::remote::server::serve(Shell::new(session, false));
     }
     if options.appliance_shell {
-        let mut code = crate::commands::guest::shell_loop(&mut session);
-        if let Err(e) = crate::commands::guest::close(&mut session) {
-            crate::commands::report(&session, &e);
-            code = 1;
-        }
-        return code;
+        let code = crate::commands::guest::shell_loop(&mut session);
+        return crate::commands::guest::close_at_exit(&mut session, code);
     }
     let mut shell = Shell::new(session, interactive);
     shell.banner_extra = banner;
     let relabel = options.selinux_relabel;
-    let mut code = run_shell(&mut shell, options, interactive, colour);
+    let mut code = run_shell(
+        &mut shell,
+        options.commands,
+        options.file.as_deref(),
+        interactive,
+        colour,
+    );
     // The guest's changes are synced and its filesystems handed back before the session
     // ends (and before --selinux-relabel reads them).
-    if let Err(e) = crate::commands::guest::close(&mut shell.session) {
-        crate::commands::report(&shell.session, &e);
-        code = 1;
-    }
+    code = crate::commands::guest::close_at_exit(&mut shell.session, code);
     if relabel {
         crate::commands::selinux::autorelabel(&shell.session);
     }
@@ -392,11 +391,17 @@ fn serve_nbd(session: &mut Session, socket: &std::path::Path) -> i32 {
 }
 
 /// Run the commands from the command line, the -f file, the terminal or standard input.
-fn run_shell(shell: &mut Shell, options: Options, interactive: bool, colour: bool) -> i32 {
-    if !options.commands.is_empty() {
-        return run_command_line(shell, options.commands);
+fn run_shell(
+    shell: &mut Shell,
+    commands: Vec<OsString>,
+    file: Option<&std::ffi::OsStr>,
+    interactive: bool,
+    colour: bool,
+) -> i32 {
+    if !commands.is_empty() {
+        return run_command_line(shell, commands);
     }
-    if let Some(file) = &options.file {
+    if let Some(file) = file {
         let reader = match std::fs::File::open(file) {
             Ok(f) => BufReader::new(f),
             Err(e) => {
@@ -556,12 +561,7 @@ fn run_remote(commands: Vec<OsString>, file: Option<OsString>, pid: &str) -> i32
     let colour = crate::colour::decide(io::stderr().is_terminal());
     let mut shell = Shell::new(Session::default(), interactive);
     shell.remote = Some(server);
-    let options = Options {
-        commands,
-        file,
-        ..Options::parse_from(["rfish"])
-    };
-    run_shell(&mut shell, options, interactive, colour)
+    run_shell(&mut shell, commands, file.as_deref(), interactive, colour)
 }
 
 /// Options whose layers do not exist yet.

@@ -49,11 +49,7 @@ fn listen(dir: &Path, args: &[&str]) -> Server {
         "--listen: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let pid = stdout
-        .strip_prefix("GUESTFISH_PID=")
-        .and_then(|rest| rest.strip_suffix("; export GUESTFISH_PID\n"))
-        .and_then(|pid| pid.parse().ok())
-        .unwrap_or_else(|| panic!("--listen printed {stdout:?}"));
+    let pid = common::listen_pid(&stdout).unwrap_or_else(|| panic!("--listen printed {stdout:?}"));
     let server = Server {
         pid,
         runtime,
@@ -478,12 +474,7 @@ fn another_user_cannot_use_the_socket() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let pid: u32 = stdout
-        .trim_start_matches("GUESTFISH_PID=")
-        .split(';')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("pid");
+    let pid = common::listen_pid(&stdout).expect("pid");
     let mut root_client = common::rfish();
     root_client
         .args(["--remote", "echo-daemon", "root"])

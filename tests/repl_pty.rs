@@ -170,12 +170,7 @@ fn an_interactive_remote_shell_runs_each_line_in_the_server() {
         .output()
         .expect("rfish --listen");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let pid = stdout
-        .trim_start_matches("GUESTFISH_PID=")
-        .split(';')
-        .next()
-        .expect("pid")
-        .to_string();
+    let pid = common::listen_pid(&stdout).expect("pid").to_string();
     let mut cmd = pty_command(home.path());
     cmd.env("XDG_RUNTIME_DIR", &runtime)
         .env("GUESTFISH_PID", &pid)

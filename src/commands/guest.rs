@@ -351,6 +351,18 @@ pub fn close(s: &mut Session) -> Result<(), CmdError> {
     r
 }
 
+/// [`close`] at the end of a session: a failure is reported, and turns `code` (the
+/// session's exit status) into 1.
+pub fn close_at_exit(s: &mut Session, code: i32) -> i32 {
+    match close(s) {
+        Ok(()) => code,
+        Err(e) => {
+            super::report(s, &e);
+            1
+        }
+    }
+}
+
 /// Run `tool` (one of the host programs the appliance carries, see
 /// [`crate::appliance::build::TOOLS`]) with `args`, then `device` as the appliance names
 /// it: the exit status and standard error. Only a missing tool or a failed appliance is

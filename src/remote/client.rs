@@ -110,7 +110,7 @@ fn wait_for_answer(sock: &mut UnixStream) -> io::Result<()> {
         signal_hook::flag::register(SIGINT, interrupted.clone())?,
     ];
     let result = loop {
-        if super::server::readable_within(&*sock, 200) {
+        if super::readable_within(&*sock, 200) {
             break Ok(());
         }
         if interrupted.swap(false, Ordering::SeqCst) && !asked.load(Ordering::SeqCst) {

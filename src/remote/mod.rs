@@ -14,3 +14,15 @@ pub mod path;
 pub mod server;
 pub mod stdio;
 pub mod wire;
+
+/// Whether `fd` has something to read (or its end) within `ms` milliseconds; a signal
+/// arriving meanwhile ends the wait early with `false`.
+pub(crate) fn readable_within(fd: impl std::os::fd::AsFd, ms: u32) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let timeout = Timespec {
+        tv_sec: i64::from(ms / 1000),
+        tv_nsec: i64::from(ms % 1000) * 1_000_000,
+    };
+    matches!(poll(&mut fds, Some(&timeout)), Ok(n) if n > 0)
+}

@@ -148,7 +148,8 @@ pub fn serve(mut shell: Shell) -> i32 {
         if stop.load(Ordering::SeqCst) {
             break end(&mut shell, 0);
         }
-        if !readable(&listener) {
+        // Half a second at most, so that a signal is noticed soon.
+        if !super::readable_within(&listener, 500) {
             continue;
         }
         let Ok((stream, _)) = listener.accept() else {
@@ -160,22 +161,6 @@ pub fn serve(mut shell: Shell) -> i32 {
     };
     let _ = std::fs::remove_file(&path);
     code
-}
-
-/// Wait up to half a second for a connection (so a signal is noticed soon).
-fn readable(listener: &UnixListener) -> bool {
-    readable_within(listener, 500)
-}
-
-/// Whether `fd` has something to read (or its end) within `ms` milliseconds.
-pub(super) fn readable_within(fd: impl AsFd, ms: u32) -> bool {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-    let timeout = Timespec {
-        tv_sec: i64::from(ms / 1000),
-        tv_nsec: i64::from(ms % 1000) * 1_000_000,
-    };
-    matches!(poll(&mut fds, Some(&timeout)), Ok(n) if n > 0)
 }
 
 /// Serve one client: check who it is, take its standard streams, then run its calls.
@@ -298,11 +283,7 @@ impl Drop for CancelWatcher {
 /// End the session: sync and hand back the guest's filesystems, shut the appliance down,
 /// run the `close` handlers. Returns `code`, or 1 if closing failed.
 fn end(shell: &mut Shell, code: i32) -> i32 {
-    let mut code = code;
-    if let Err(e) = crate::commands::guest::close(&mut shell.session) {
-        crate::commands::report(&shell.session, &e);
-        code = 1;
-    }
+    let code = crate::commands::guest::close_at_exit(&mut shell.session, code);
     shell.session.events.fire(Event::Close, None, &[]);
     code
 }

@@ -315,6 +315,15 @@ pub fn open_ext4(img: &Path) -> rfish::fs::vfs::Vfs {
     vfs
 }
 
+/// The server PID `rfish --listen` printed (`GUESTFISH_PID=PID; export GUESTFISH_PID`).
+pub fn listen_pid(stdout: &str) -> Option<u32> {
+    stdout
+        .strip_prefix("GUESTFISH_PID=")?
+        .strip_suffix("; export GUESTFISH_PID\n")?
+        .parse()
+        .ok()
+}
+
 /// Whether this machine can boot the appliance (else the reason).
 pub fn appliance_possible() -> bool {
     let qemu = Command::new("qemu-system-x86_64")
