@@ -77,7 +77,7 @@ fn the_customisation_session_on_a_rhel_guest_with_xfs_in_lvm() {
     common::qemu::assert_clean(&img);
     let root = tmp.path().join("root.xfs");
     let fc = tmp.path().join("file_contexts");
-    let (_, err, status) = common::rfish_raw(
+    rfish_ok(
         tmp.path(),
         &["--ro", "-a", "rhelish.qcow2"],
         &format!(
@@ -87,7 +87,6 @@ fn the_customisation_session_on_a_rhel_guest_with_xfs_in_lvm() {
             fc.display()
         ),
     );
-    assert_eq!(status, 0, "{err}");
     assert_checker_clean("xfs_repair", &["-n"], &root);
     let boot = common::partition_raw(&img, tmp.path(), 1);
     common::assert_fsck_clean(&boot);
@@ -369,6 +368,13 @@ cat /hello.txt
     );
 }
 
+/// rfish with `args` in `dir` on `script`, which must succeed: its standard output.
+fn rfish_ok(dir: &Path, args: &[&str], script: &str) -> Vec<u8> {
+    let (out, err, status) = common::rfish_raw(dir, args, script);
+    assert_eq!(status, 0, "{err}");
+    out
+}
+
 /// Whether this process may set up loop devices and mount (root on a normal machine);
 /// when it may not, the test says it is skipped (a failure in CI, RFISH_REQUIRE_PEERS).
 fn can_loop_mount() -> bool {
@@ -426,21 +432,19 @@ fn an_xfs_with_a_dirty_log_mounts_norecovery_on_ro_and_recovers_on_rw() {
     assert!(!dirty.status.success(), "the log should need replaying");
 
     // --ro: the drive cannot be written, so the log cannot be replayed: norecovery.
-    let (out, err, status) = common::rfish_raw(
+    let out = rfish_ok(
         tmp.path(),
         &["--ro", "-a", "dirty.img"],
         "mount-ro /dev/sda /\ncat /hello.txt\n",
     );
-    assert_eq!(status, 0, "{err}");
     assert_eq!(String::from_utf8_lossy(&out), "hello, world\n\n");
     // Read-write: the kernel replays the log; the logged file is there and the
     // filesystem is clean afterwards.
-    let (out, err, status) = common::rfish_raw(
+    let out = rfish_ok(
         tmp.path(),
         &["-a", "dirty.img"],
         "mount /dev/sda /\ncat /from-the-log\n",
     );
-    assert_eq!(status, 0, "{err}");
     assert_eq!(String::from_utf8_lossy(&out), "logged\n\n");
     assert_checker_clean("xfs_repair", &["-n"], &img);
 }
@@ -528,19 +532,17 @@ fn sync_puts_appliance_writes_in_the_image_while_the_session_runs() {
     xfs_image(tmp.path(), "x.img", 320, &tree);
     // The copy is taken by a host command in the middle of the session, after sync: a
     // crash-consistent image whose log, replayed by the kernel, holds the write.
-    let (_, err, status) = common::rfish_raw(
+    rfish_ok(
         tmp.path(),
         &["-a", "x.img"],
         "mount /dev/sda /\nwrite /synced 'made durable by sync'\nsync\n!cp x.img copy.img\n\
          write /later 'not synced before the copy'\n",
     );
-    assert_eq!(status, 0, "{err}");
-    let (out, err, status) = common::rfish_raw(
+    let out = rfish_ok(
         tmp.path(),
         &["-a", "copy.img"],
         "mount /dev/sda /\ncat /synced\nexists /later\n",
     );
-    assert_eq!(status, 0, "{err}");
     assert_eq!(
         String::from_utf8_lossy(&out),
         "made durable by sync\nfalse\n"
@@ -596,12 +598,11 @@ fn btrfs_subvolumes_keep_their_files_apart() {
     std::fs::write(mnt.join("sv/inner"), "in the subvolume\n").expect("write");
     tool(Command::new("umount").arg(&mnt));
     assert!(made.status.success(), "{made:?}");
-    let (out, err, status) = common::rfish_raw(
+    let out = rfish_ok(
         tmp.path(),
         &["-a", "b.img"],
         "mount /dev/sda /\nfind /\ncat /top\ncat /sv/inner\nwrite /sv/new 'x'\nls /sv\nls /\n",
     );
-    assert_eq!(status, 0, "{err}");
     assert_eq!(
         String::from_utf8_lossy(&out),
         "/sv\n/sv/inner\n/top\ntop level\n\nin the subvolume\n\ninner\nnew\nsv\ntop\n"
